@@ -1,0 +1,53 @@
+# Meld: `make demo` and `make test` are all a new user needs; each bootstraps .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_PERSONS ?= 10000
+DEMO_SEED ?= 42
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export MELD_CONFIG ?= config/demo.yaml
+
+.PHONY: install demo data materialize summary test lint ui mlflow-ui bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+$(DAGSTER_HOME):
+	@mkdir -p $(DAGSTER_HOME)
+
+data: $(STAMP)
+	$(BIN)/python -m linkage.demo_data data/demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
+
+materialize: $(STAMP) | $(DAGSTER_HOME)
+	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*'
+
+summary: $(STAMP)
+	@$(BIN)/meld summary
+
+demo: data materialize summary
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+ui: $(STAMP) | $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///data/demo/mlflow.db
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/accuracy.py
+
+clean:
+	rm -rf data/demo .dagster_home

@@ -1,0 +1,170 @@
+"""Linkage assets: train the model, score pairs, cluster records into customers."""
+
+import json
+from datetime import datetime, timezone
+
+import dagster as dg
+from dagster import AssetExecutionContext
+from pydantic import Field
+
+from assets.metadata import table_metadata
+from linkage.clustering import cluster_records
+from linkage.model import predict_pairs
+from orchestration.project import ProjectConfig
+from orchestration.resources import MlflowResource, WarehouseResource
+from training.model_store import MODEL_TABLE, StoredModel, latest_model, record_model
+from training.tracking import log_training_run
+from training.train import TrainingOptions, train_linkage_model
+
+LINKAGE_GROUP = "linkage"
+
+
+class TrainingConfig(dg.Config):
+    """Overrides for one training run; empty fields take the project config's values."""
+
+    match_threshold: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="Match probability that links two records."
+    )
+    seed: int | None = Field(default=None, description="Seed for u sampling.")
+    u_max_pairs: float | None = Field(
+        default=None, gt=0, description="Record pairs sampled to estimate u."
+    )
+
+
+def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+    """The model, its scored pairs and the customer clusters."""
+    model_config = project.model
+    artifacts = project.artifacts
+
+    @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "mlflow"}, deps=["customer_records"])
+    def linkage_model(
+        context: AssetExecutionContext,
+        config: TrainingConfig,
+        warehouse: WarehouseResource,
+        mlflow: MlflowResource,
+    ) -> dg.MaterializeResult:
+        """A Fellegi-Sunter model trained with Splink on customer_records: lambda from
+        deterministic rules, u by random sampling, m by EM over several blocking rules,
+        term-frequency adjustments on names. Logged to MLflow with its charts and
+        registered as a new model version."""
+        options = TrainingOptions(
+            deterministic_recall=model_config.deterministic_recall,
+            u_max_pairs=config.u_max_pairs or model_config.u_max_pairs,
+            seed=model_config.seed if config.seed is None else config.seed,
+            em_max_iterations=model_config.em_max_iterations,
+        )
+        threshold = config.match_threshold or model_config.match_threshold
+        run_dir = artifacts / "models" / context.run_id
+        with warehouse.connect() as con:
+            context.log.info("training on customer_records (seed %d)", options.seed)
+            result = train_linkage_model(con, "customer_records", options, run_dir)
+            model_path = run_dir / "model.json"
+            model_path.write_text(json.dumps(result.model, indent=2), encoding="utf-8")
+            tracked = log_training_run(
+                mlflow.target(),
+                result,
+                options,
+                model_path,
+                tf_paths=result.term_frequencies,
+                threshold=threshold,
+                floor=model_config.prediction_floor,
+                tags={"dagster_run_id": context.run_id, "config_hash": project.fingerprint()},
+            )
+            record_model(
+                con,
+                StoredModel(
+                    model=result.model,
+                    trained_at=datetime.now(timezone.utc).replace(tzinfo=None),
+                    match_threshold=threshold,
+                    prediction_floor=model_config.prediction_floor,
+                    mlflow_run_id=tracked.run_id,
+                    model_name=tracked.model_name,
+                    model_version=tracked.model_version,
+                    dagster_run_id=context.run_id,
+                ),
+            )
+            metadata = table_metadata(con, MODEL_TABLE)
+        return dg.MaterializeResult(
+            metadata={
+                **metadata,
+                "mlflow_run_id": tracked.run_id,
+                "mlflow_ui": dg.MetadataValue.text(mlflow.ui_command()),
+                "model_uri": tracked.model_uri,
+                "model_version": tracked.model_version,
+                "probability_two_random_records_match": result.probability_two_random_records_match,
+                "em_iterations_total": sum(s.iterations for s in result.em_sessions),
+                "comparisons_to_score": result.comparisons_to_score,
+                "comparisons": ", ".join(result.comparisons),
+                "prediction_rules": " | ".join(result.prediction_rules),
+                "match_threshold": threshold,
+                "training_seconds": round(result.seconds, 2),
+                "match_weights_chart": dg.MetadataValue.path(str(result.charts["match_weights"])),
+                "model_json": dg.MetadataValue.path(str(model_path)),
+            }
+        )
+
+    @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "duckdb"}, deps=[linkage_model])
+    def pairwise_matches(
+        context: AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Record pairs found by the blocking rules and scored by the latest linkage_model,
+        kept when their match probability reaches the prediction floor. Each pair keeps
+        its comparison levels, Bayes factors and term-frequency adjustments."""
+        with warehouse.connect() as con:
+            stored = latest_model(con)
+            pairs = predict_pairs(
+                con,
+                records_table="customer_records",
+                model=stored.model,
+                floor=stored.prediction_floor,
+                out_table="pairwise_matches",
+            )
+            above = con.execute(
+                "SELECT count(*) FROM pairwise_matches WHERE match_probability >= ?",
+                [stored.match_threshold],
+            ).fetchall()[0][0]
+            metadata = table_metadata(con, "pairwise_matches")
+        context.log.info("kept %d pairs, %d at or above the match threshold", pairs, above)
+        return dg.MaterializeResult(
+            metadata={
+                **metadata,
+                "pairs_above_threshold": int(above),
+                "model_version": stored.model_version,
+                "prediction_floor": stored.prediction_floor,
+            }
+        )
+
+    @dg.asset(
+        group_name=LINKAGE_GROUP,
+        kinds={"splink", "duckdb"},
+        deps=[pairwise_matches, "customer_records"],
+    )
+    def customer_clusters(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """One row per record with the customer it belongs to: records linked by pairs at
+        or above the model's match threshold form one customer (connected components)."""
+        with warehouse.connect() as con:
+            stored = latest_model(con)
+            summary = cluster_records(
+                con,
+                records_table="customer_records",
+                pairs_table="pairwise_matches",
+                threshold=stored.match_threshold,
+                out_table="customer_clusters",
+            )
+            sizes = con.execute(
+                "SELECT customer_record_count, count(DISTINCT customer_id) FROM customer_clusters "
+                "GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+            metadata = table_metadata(con, "customer_clusters")
+        return dg.MaterializeResult(
+            metadata={
+                **metadata,
+                "customers": summary.customers,
+                "largest_customer_records": summary.largest_customer,
+                "singleton_customers": summary.singletons,
+                "match_threshold": stored.match_threshold,
+                "customers_by_record_count": {str(size): int(n) for size, n in sizes},
+            }
+        )
+
+    return [linkage_model, pairwise_matches, customer_clusters]

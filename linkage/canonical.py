@@ -1,0 +1,71 @@
+"""The canonical customer schema every source is mapped onto.
+
+Source configs map their own column names onto these fields. Staging turns them
+into the matching columns below (folded, normalised) plus display columns that keep
+accents and case for golden records.
+"""
+
+from __future__ import annotations
+
+CANONICAL_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "date_of_birth",
+    "email",
+    "phone",
+    "street",
+    "postcode",
+    "city",
+    "country",
+    "address",
+)
+"""Fields a source may map. ``full_name`` and ``address`` are split during staging."""
+
+IDENTIFYING_FIELDS: tuple[str, ...] = ("first_name", "last_name", "email", "phone")
+"""A staged record needs at least one of these to be matchable."""
+
+STAGED_COLUMNS: dict[str, str] = {
+    "unique_id": "VARCHAR",
+    "source_system": "VARCHAR",
+    "source_record_id": "VARCHAR",
+    "source_row_number": "BIGINT",
+    "loaded_at": "TIMESTAMP",
+    "first_name": "VARCHAR",
+    "last_name": "VARCHAR",
+    "date_of_birth": "DATE",
+    "email": "VARCHAR",
+    "phone": "VARCHAR",
+    "street": "VARCHAR",
+    "postcode": "VARCHAR",
+    "city": "VARCHAR",
+    "country": "VARCHAR",
+    "first_name_display": "VARCHAR",
+    "last_name_display": "VARCHAR",
+    "street_display": "VARCHAR",
+    "city_display": "VARCHAR",
+}
+"""Columns of every ``staged_<source>`` table and of ``customer_records``, in order."""
+
+MATCHING_COLUMNS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "email",
+    "phone",
+    "street",
+    "postcode",
+    "city",
+    "country",
+)
+"""Columns the linkage model compares."""
+
+
+def unique_id(source_system: str, source_record_id: str) -> str:
+    """The record's id across all sources, as used by the linkage model.
+
+    Examples:
+        >>> unique_id("crm_contacts", "C0001")
+        'crm_contacts:C0001'
+    """
+    return f"{source_system}:{source_record_id}"

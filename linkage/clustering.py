@@ -1,0 +1,87 @@
+"""Group scored pairs into customers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import duckdb
+from splink import DuckDBAPI
+from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+from linkage.warehouse import drop_splink_tables, quote
+
+logger = logging.getLogger(__name__)
+
+CUSTOMER_ID_PREFIX = "cus_"
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    """Sizes of the clustering result."""
+
+    records: int
+    customers: int
+    largest_customer: int
+    singletons: int
+
+
+def cluster_records(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    records_table: str,
+    pairs_table: str,
+    threshold: float,
+    out_table: str,
+) -> ClusterSummary:
+    """Connected components over pairs at or above ``threshold``: one row per record.
+
+    Every record of ``records_table`` gets a ``customer_id``, singletons included.
+    The id is derived from the smallest ``unique_id`` in the customer, so it is opaque
+    and reproducible for the same clustering.
+
+    Args:
+        con: Warehouse connection.
+        records_table: Records with ``unique_id``, ``source_system``, ``source_record_id``.
+        pairs_table: Scored pairs with ``unique_id_l``, ``unique_id_r``, ``match_probability``.
+        threshold: Match probability at or above which two records are one customer.
+        out_table: Table to (re)create.
+
+    Returns:
+        Counts of records, customers, the largest customer and singletons.
+    """
+    db_api = DuckDBAPI(connection=con)
+    try:
+        clusters = cluster_pairwise_predictions_at_threshold(
+            nodes=records_table,
+            edges=pairs_table,
+            db_api=db_api,
+            node_id_column_name="unique_id",
+            threshold_match_probability=threshold,
+        )
+        con.execute(
+            f"CREATE OR REPLACE TABLE {quote(out_table)} AS "
+            "WITH clustered AS ("
+            "  SELECT r.source_system, r.source_record_id, r.unique_id, c.cluster_id "
+            f"  FROM {quote(records_table)} AS r "
+            f"  JOIN {quote(clusters.physical_name)} AS c USING (unique_id)"
+            "), named AS ("
+            "  SELECT *, min(unique_id) OVER (PARTITION BY cluster_id) AS anchor, "
+            "  count(*) OVER (PARTITION BY cluster_id) AS customer_record_count FROM clustered"
+            ") "
+            "SELECT source_system, source_record_id, unique_id, "
+            "$prefix || substr(md5(anchor), 1, 16) AS customer_id, customer_record_count "
+            "FROM named ORDER BY customer_id, unique_id",
+            {"prefix": CUSTOMER_ID_PREFIX},
+        )
+    finally:
+        db_api.delete_tables_created_by_splink_from_db()
+        drop_splink_tables(con)
+    row = con.execute(
+        "SELECT count(*), count(DISTINCT customer_id), coalesce(max(customer_record_count), 0), "
+        "count(*) FILTER (WHERE customer_record_count = 1) "
+        f"FROM {quote(out_table)}"
+    ).fetchall()[0]
+    summary = ClusterSummary(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    logger.info("clustered %d records into %d customers", summary.records, summary.customers)
+    return summary

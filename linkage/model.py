@@ -1,0 +1,54 @@
+"""Score record pairs with a trained Splink model."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import duckdb
+from splink import DuckDBAPI, Linker
+
+from linkage.warehouse import drop_splink_tables, quote, row_count
+
+logger = logging.getLogger(__name__)
+
+
+def predict_pairs(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    records_table: str,
+    model: dict[str, Any],
+    floor: float,
+    out_table: str,
+) -> int:
+    """Score every blocked pair of ``records_table`` and keep those at or above ``floor``.
+
+    The output keeps Splink's comparison levels (``gamma_*``), Bayes factors and
+    term-frequency adjustments per pair, so each link can be explained later.
+
+    Args:
+        con: Warehouse connection.
+        records_table: Standardised records with ``unique_id``.
+        model: Trained Splink model (settings JSON with m and u probabilities).
+        floor: Smallest match probability kept.
+        out_table: Table to (re)create with the scored pairs.
+
+    Returns:
+        Number of pairs kept.
+    """
+    db_api = DuckDBAPI(connection=con)
+    records = db_api.register(records_table)
+    linker = Linker(records, model, log_level=logging.WARNING)
+    try:
+        predictions = linker.inference.predict(threshold_match_probability=floor)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {quote(out_table)} AS "
+            f"SELECT * FROM {quote(predictions.physical_name)} "
+            "ORDER BY match_weight DESC, unique_id_l, unique_id_r"
+        )
+    finally:
+        db_api.delete_tables_created_by_splink_from_db()
+        drop_splink_tables(con)
+    pairs = row_count(con, out_table)
+    logger.info("scored pairs: kept %d at match probability >= %s", pairs, floor)
+    return pairs

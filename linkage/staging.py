@@ -1,0 +1,492 @@
+"""Turn one ``raw_<source>`` table into ``staged_<source>``: canonical, standardised fields.
+
+Each distinct raw value of a field is standardised once in Python (the functions in
+:mod:`linkage.standardise`), and the results are joined back in DuckDB, so a million
+rows cost as much as their distinct values. Rows that cannot be used go to
+``quarantine_<source>`` with a reason; field values that fail validation are nulled
+for matching and recorded in ``quality_issues_<source>``.
+
+Examples:
+    ```py
+    result = stage_source(
+        con,
+        source_system="crm_contacts",
+        fields={"email": FieldSpec("email_address")},
+        default_country="SE",
+    )
+    result.staged_rows, result.quarantined_rows
+    ```
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from linkage import standardise as std
+from linkage.canonical import IDENTIFYING_FIELDS, STAGED_COLUMNS
+from linkage.warehouse import quote, row_count
+
+logger = logging.getLogger(__name__)
+
+QUARANTINE_COLUMNS: dict[str, str] = {
+    "source_system": "VARCHAR",
+    "source_record_id": "VARCHAR",
+    "source_row_number": "BIGINT",
+    "source_file": "VARCHAR",
+    "field": "VARCHAR",
+    "reason": "VARCHAR",
+    "raw_values": "VARCHAR",
+    "quarantined_at": "TIMESTAMP",
+}
+"""Columns of every ``quarantine_<source>`` table and of ``quarantined_records``."""
+
+QUALITY_ISSUE_COLUMNS: dict[str, str] = {
+    "source_system": "VARCHAR",
+    "source_record_id": "VARCHAR",
+    "source_row_number": "BIGINT",
+    "field": "VARCHAR",
+    "problem": "VARCHAR",
+}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A mapped source column and, for dates, its strptime format."""
+
+    column: str
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What :func:`stage_source` produced."""
+
+    staged_table: str
+    quarantine_table: str
+    quality_table: str
+    raw_rows: int
+    staged_rows: int
+    quarantined_rows: int
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    field_problems: dict[str, int] = field(default_factory=dict)
+
+
+def default_dob_range(today: date | None = None) -> tuple[date, date]:
+    """Plausible dates of birth: an age of 0 to 120 years."""
+    today = today or date.today()
+    try:
+        earliest = today.replace(year=today.year - 120)
+    except ValueError:  # 29 February
+        earliest = today.replace(year=today.year - 120, day=28)
+    return earliest, today
+
+
+class _Mapper:
+    """Builds the per-field lookup tables from distinct raw values."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, base: str, prefix: str) -> None:
+        self.con = con
+        self.base = base
+        self.prefix = prefix
+        self.tables: list[str] = []
+
+    def map_distinct(
+        self,
+        name: str,
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        function: Callable[..., tuple[Any, ...]],
+    ) -> str:
+        """Apply ``function`` to each distinct tuple of ``inputs``; store as a lookup table."""
+        columns = ", ".join(quote(c) for c in inputs)
+        distinct = self.con.execute(
+            f"SELECT DISTINCT {columns} FROM {quote(self.base)} "
+            f"WHERE {quote(inputs[0])} IS NOT NULL"
+        ).fetchall()
+        results = [(*row, *function(*row)) for row in distinct]
+        frame = pd.DataFrame(results, columns=[*inputs, *outputs], dtype=object)
+        table = f"{self.prefix}{name}"
+        self.con.register("__meld_lookup", frame)
+        try:
+            casts = ", ".join(
+                f"{quote(c)}::{'DATE' if c.endswith('_date') else 'VARCHAR'} AS {quote(c)}"
+                for c in [*inputs, *outputs]
+            )
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {quote(table)} AS SELECT {casts} FROM __meld_lookup"
+            )
+        finally:
+            self.con.unregister("__meld_lookup")
+        self.tables.append(table)
+        return table
+
+    def drop(self) -> None:
+        for table in self.tables:
+            self.con.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+
+
+def _raw_expr(fields: dict[str, FieldSpec], canonical: str) -> str:
+    spec = fields.get(canonical)
+    if spec is None:
+        return "NULL::VARCHAR"
+    return f"nullif(trim(raw.{quote(spec.column)}), '')"
+
+
+def _name_parts(raw: str) -> tuple[str | None, str | None, str | None]:
+    display = std.clean_display(raw)
+    cleaned = std.standardise_name(raw)
+    return display if cleaned.value else None, cleaned.value, cleaned.problem
+
+
+def _full_name_parts(raw: str) -> tuple[str | None, ...]:
+    first, last = std.split_full_name(raw)
+    first_clean = std.standardise_name(first) if first else None
+    last_clean = std.standardise_name(last) if last else None
+    problem = None
+    if not (first_clean and first_clean.value) and not (last_clean and last_clean.value):
+        problem = "invalid_name"
+    return (
+        first if first_clean and first_clean.value else None,
+        first_clean.value if first_clean else None,
+        last if last_clean and last_clean.value else None,
+        last_clean.value if last_clean else None,
+        problem,
+    )
+
+
+def _address_parts(raw: str, country: str | None) -> tuple[str | None, ...]:
+    street, postcode, city = std.parse_address(raw, country)
+    return street, postcode, city
+
+
+def _email_parts(raw: str) -> tuple[str | None, str | None]:
+    cleaned = std.standardise_email(raw)
+    return cleaned.value, cleaned.problem
+
+
+def _phone_parts(raw: str, region: str | None) -> tuple[str | None, str | None]:
+    cleaned = std.standardise_phone(raw, region)
+    return cleaned.value, cleaned.problem
+
+
+def _postcode_parts(
+    raw: str, country: str | None, region: str | None
+) -> tuple[str | None, str | None]:
+    """Validate against the record's own country; a source default is only a guess."""
+    cleaned = std.standardise_postcode(raw, country or region)
+    if cleaned.value is None and country is None:
+        cleaned = std.standardise_postcode(raw, None)
+    return cleaned.value, cleaned.problem
+
+
+def _street_parts(raw: str) -> tuple[str | None, str | None]:
+    return std.clean_display(raw), std.standardise_street(raw)
+
+
+def _city_parts(raw: str) -> tuple[str | None, str | None]:
+    return std.clean_display(raw), std.fold_for_matching(raw)
+
+
+def _country_parts(raw: str) -> tuple[str | None, str | None]:
+    country = std.standardise_country(raw)
+    return country, None if country else "invalid_country"
+
+
+def stage_source(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source_system: str,
+    fields: dict[str, FieldSpec],
+    default_country: str | None = None,
+    dob_range: tuple[date, date] | None = None,
+) -> StageResult:
+    """Standardise ``raw_<source_system>`` into ``staged_<source_system>``.
+
+    Args:
+        con: Warehouse connection; ``raw_<source_system>`` must exist.
+        source_system: The source's name.
+        fields: Canonical field to source column (and date format).
+        default_country: ISO country for phones and postcodes without one.
+        dob_range: Earliest and latest plausible date of birth.
+
+    Returns:
+        Table names and counts of staged, quarantined and flagged rows.
+    """
+    raw_table = f"raw_{source_system}"
+    base = f"__base_{source_system}"
+    staged = f"staged_{source_system}"
+    quarantine = f"quarantine_{source_system}"
+    quality = f"quality_issues_{source_system}"
+    earliest, latest = dob_range or default_dob_range()
+    mapper = _Mapper(con, base, f"__map_{source_system}_")
+
+    raw_country = _raw_expr(fields, "country")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT "
+        "raw.source_system, raw.source_record_id, raw.source_row_number, raw.source_file, "
+        "raw.loaded_at, "
+        + ", ".join(
+            f"{_raw_expr(fields, name)} AS {quote('raw_' + name)}"
+            for name in (
+                "first_name",
+                "last_name",
+                "full_name",
+                "date_of_birth",
+                "email",
+                "phone",
+                "street",
+                "postcode",
+                "city",
+                "address",
+            )
+        )
+        + f", {raw_country} AS raw_country_text"
+        + f" FROM {quote(raw_table)} AS raw"
+    )
+    country_map = mapper.map_distinct(
+        "country", ["raw_country_text"], ["country_code", "country_problem"], _country_parts
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT b.*, "
+        "c.country_problem, c.country_code AS country, "
+        "coalesce(c.country_code, $default_country) AS region "
+        f"FROM {quote(base)} AS b LEFT JOIN {quote(country_map)} AS c "
+        "ON b.raw_country_text = c.raw_country_text",
+        {"default_country": default_country},
+    )
+
+    first_map = mapper.map_distinct(
+        "first",
+        ["raw_first_name"],
+        ["first_display", "first_match", "first_problem"],
+        _name_parts,
+    )
+    last_map = mapper.map_distinct(
+        "last", ["raw_last_name"], ["last_display", "last_match", "last_problem"], _name_parts
+    )
+    full_map = mapper.map_distinct(
+        "full",
+        ["raw_full_name"],
+        [
+            "full_first_display",
+            "full_first_match",
+            "full_last_display",
+            "full_last_match",
+            "full_problem",
+        ],
+        _full_name_parts,
+    )
+    address_map = mapper.map_distinct(
+        "address",
+        ["raw_address", "country"],
+        ["address_street", "address_postcode", "address_city"],
+        _address_parts,
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT b.*, "
+        "f.first_display, f.first_match, f.first_problem, "
+        "l.last_display, l.last_match, l.last_problem, "
+        "n.full_first_display, n.full_first_match, n.full_last_display, n.full_last_match, "
+        "n.full_problem, "
+        "coalesce(b.raw_street, a.address_street) AS street_text, "
+        "coalesce(b.raw_postcode, a.address_postcode) AS postcode_text, "
+        "coalesce(b.raw_city, a.address_city) AS city_text "
+        f"FROM {quote(base)} AS b "
+        f"LEFT JOIN {quote(first_map)} AS f ON b.raw_first_name = f.raw_first_name "
+        f"LEFT JOIN {quote(last_map)} AS l ON b.raw_last_name = l.raw_last_name "
+        f"LEFT JOIN {quote(full_map)} AS n ON b.raw_full_name = n.raw_full_name "
+        f"LEFT JOIN {quote(address_map)} AS a ON b.raw_address = a.raw_address "
+        "AND b.country IS NOT DISTINCT FROM a.country"
+    )
+
+    dob_format = fields["date_of_birth"].format if "date_of_birth" in fields else None
+
+    def _dob_parts(raw: str) -> tuple[date | None, str | None]:
+        cleaned = std.parse_date(raw, dob_format, earliest=earliest, latest=latest)
+        return cleaned.value, cleaned.problem
+
+    dob_map = mapper.map_distinct(
+        "dob", ["raw_date_of_birth"], ["dob_date", "dob_problem"], _dob_parts
+    )
+    email_map = mapper.map_distinct(
+        "email", ["raw_email"], ["email", "email_problem"], _email_parts
+    )
+    phone_map = mapper.map_distinct(
+        "phone", ["raw_phone", "region"], ["phone", "phone_problem"], _phone_parts
+    )
+    postcode_map = mapper.map_distinct(
+        "postcode",
+        ["postcode_text", "country", "region"],
+        ["postcode", "postcode_problem"],
+        _postcode_parts,
+    )
+    street_map = mapper.map_distinct(
+        "street", ["street_text"], ["street_display", "street"], _street_parts
+    )
+    city_map = mapper.map_distinct("city", ["city_text"], ["city_display", "city"], _city_parts)
+
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT b.*, "
+        "d.dob_date, d.dob_problem, e.email, e.email_problem, p.phone, p.phone_problem, "
+        "pc.postcode, pc.postcode_problem, s.street_display, s.street, "
+        "c.city_display, c.city "
+        f"FROM {quote(base)} AS b "
+        f"LEFT JOIN {quote(dob_map)} AS d ON b.raw_date_of_birth = d.raw_date_of_birth "
+        f"LEFT JOIN {quote(email_map)} AS e ON b.raw_email = e.raw_email "
+        f"LEFT JOIN {quote(phone_map)} AS p ON b.raw_phone = p.raw_phone "
+        "AND b.region IS NOT DISTINCT FROM p.region "
+        f"LEFT JOIN {quote(postcode_map)} AS pc ON b.postcode_text = pc.postcode_text "
+        "AND b.country IS NOT DISTINCT FROM pc.country "
+        "AND b.region IS NOT DISTINCT FROM pc.region "
+        f"LEFT JOIN {quote(street_map)} AS s ON b.street_text = s.street_text "
+        f"LEFT JOIN {quote(city_map)} AS c ON b.city_text = c.city_text"
+    )
+
+    _write_quarantine(con, base, raw_table, quarantine, source_system)
+    _write_staged(con, base, quarantine, staged)
+    _write_quality_issues(con, base, quarantine, quality, fields)
+
+    reasons = dict(
+        con.execute(
+            f"SELECT reason, count(*) FROM {quote(quarantine)} GROUP BY reason ORDER BY reason"
+        ).fetchall()
+    )
+    problems = dict(
+        con.execute(
+            f"SELECT field || ':' || problem, count(*) FROM {quote(quality)} "
+            "GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+    )
+    result = StageResult(
+        staged_table=staged,
+        quarantine_table=quarantine,
+        quality_table=quality,
+        raw_rows=row_count(con, raw_table),
+        staged_rows=row_count(con, staged),
+        quarantined_rows=row_count(con, quarantine),
+        quarantine_reasons={str(k): int(v) for k, v in reasons.items()},
+        field_problems={str(k): int(v) for k, v in problems.items()},
+    )
+    mapper.drop()
+    con.execute(f"DROP TABLE IF EXISTS {quote(base)}")
+    logger.info(
+        "source %s: %d raw rows -> %d staged, %d quarantined",
+        source_system,
+        result.raw_rows,
+        result.staged_rows,
+        result.quarantined_rows,
+    )
+    return result
+
+
+def _write_quarantine(
+    con: duckdb.DuckDBPyConnection, base: str, raw_table: str, quarantine: str, source: str
+) -> None:
+    """Quarantine rows with no id, a repeated id, or nothing to match on."""
+    identifying = " AND ".join(
+        {
+            "first_name": "coalesce(first_match, full_first_match) IS NULL",
+            "last_name": "coalesce(last_match, full_last_match) IS NULL",
+            "email": "email IS NULL",
+            "phone": "phone IS NULL",
+        }[name]
+        for name in IDENTIFYING_FIELDS
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote(quarantine)} AS "
+        "WITH ranked AS ("
+        "  SELECT *, row_number() OVER ("
+        "    PARTITION BY source_record_id ORDER BY source_row_number) AS id_rank "
+        f"  FROM {quote(base)}"
+        "), reasons AS ("
+        "  SELECT source_row_number, CASE "
+        "    WHEN source_record_id IS NULL THEN 'missing_id' "
+        "    WHEN id_rank > 1 THEN 'duplicate_id' "
+        f"    WHEN {identifying} THEN 'no_identifying_fields' END AS reason "
+        "  FROM ranked"
+        ") "
+        "SELECT raw.source_system, raw.source_record_id, raw.source_row_number, "
+        "raw.source_file, CASE r.reason WHEN 'no_identifying_fields' "
+        "THEN 'first_name,last_name,email,phone' ELSE 'id' END AS field, r.reason, "
+        "to_json(raw)::VARCHAR AS raw_values, now()::TIMESTAMP AS quarantined_at "
+        f"FROM reasons AS r JOIN {quote(raw_table)} AS raw "
+        "ON raw.source_row_number = r.source_row_number "
+        "WHERE r.reason IS NOT NULL ORDER BY raw.source_row_number"
+    )
+
+
+def _write_staged(con: duckdb.DuckDBPyConnection, base: str, quarantine: str, staged: str) -> None:
+    expressions = {
+        "unique_id": "source_system || ':' || source_record_id",
+        "source_system": "source_system",
+        "source_record_id": "source_record_id",
+        "source_row_number": "source_row_number",
+        "loaded_at": "loaded_at",
+        "first_name": "coalesce(first_match, full_first_match)",
+        "last_name": "coalesce(last_match, full_last_match)",
+        "date_of_birth": "dob_date",
+        "email": "email",
+        "phone": "phone",
+        "street": "street",
+        "postcode": "postcode",
+        "city": "city",
+        "country": "country",
+        "first_name_display": "coalesce(first_display, full_first_display)",
+        "last_name_display": "coalesce(last_display, full_last_display)",
+        "street_display": "street_display",
+        "city_display": "city_display",
+    }
+    assert list(expressions) == list(STAGED_COLUMNS)
+    select = ", ".join(
+        f"CAST({expr} AS {STAGED_COLUMNS[name]}) AS {quote(name)}"
+        for name, expr in expressions.items()
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote(staged)} AS SELECT {select} FROM {quote(base)} "
+        f"WHERE source_row_number NOT IN (SELECT source_row_number FROM {quote(quarantine)}) "
+        "ORDER BY source_row_number"
+    )
+
+
+def _write_quality_issues(
+    con: duckdb.DuckDBPyConnection,
+    base: str,
+    quarantine: str,
+    quality: str,
+    fields: dict[str, FieldSpec],
+) -> None:
+    """One row per staged record and field whose value failed validation."""
+    checks = {
+        "first_name": "first_problem",
+        "last_name": "last_problem",
+        "full_name": "full_problem",
+        "date_of_birth": "dob_problem",
+        "email": "email_problem",
+        "phone": "phone_problem",
+        "postcode": "postcode_problem",
+        "country": "country_problem",
+    }
+    unions = [
+        f"SELECT source_system, source_record_id, source_row_number, "
+        f"'{name}' AS field, {column} AS problem FROM {quote(base)} "
+        f"WHERE {column} IS NOT NULL"
+        for name, column in checks.items()
+        if name in fields or name == "postcode" and "address" in fields
+    ]
+    if not unions:
+        columns = ", ".join(f"{quote(c)} {t}" for c, t in QUALITY_ISSUE_COLUMNS.items())
+        con.execute(f"CREATE OR REPLACE TABLE {quote(quality)} ({columns})")
+        return
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote(quality)} AS SELECT * FROM ("
+        + " UNION ALL ".join(unions)
+        + f") WHERE source_row_number NOT IN (SELECT source_row_number FROM {quote(quarantine)}) "
+        "ORDER BY source_row_number, field"
+    )

@@ -1,0 +1,91 @@
+"""Small helpers over the embedded DuckDB warehouse: identifiers, counts, tables.
+
+Values always travel as query parameters; names are quoted with :func:`quote`.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+
+def quote(identifier: str) -> str:
+    """Quote a table or column name for DuckDB SQL.
+
+    Examples:
+        >>> quote('email')
+        '"email"'
+        >>> quote('we"ird')
+        '"we""ird"'
+    """
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``table`` exists in the main schema."""
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_name = ?",
+        [table],
+    ).fetchall()
+    return rows[0][0] > 0
+
+
+def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Number of rows in ``table``."""
+    return int(con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0])
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """Column names of ``table`` in order."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def column_schema(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """(name, type) of each column of ``table``."""
+    return [
+        (row[0], row[1])
+        for row in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+    ]
+
+
+def replace_table_from_frame(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
+) -> None:
+    """Create or replace ``table`` with the rows of ``frame``."""
+    con.register("__meld_frame", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT * FROM __meld_frame")
+    finally:
+        con.unregister("__meld_frame")
+
+
+def drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the intermediate ``__splink__`` tables Splink leaves in the warehouse."""
+    names = [
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND starts_with(table_name, '__splink__')"
+        ).fetchall()
+    ]
+    for name in names:
+        con.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+    views = [
+        row[0]
+        for row in con.execute(
+            "SELECT view_name FROM duckdb_views() "
+            "WHERE schema_name = 'main' AND starts_with(view_name, '__splink__')"
+        ).fetchall()
+    ]
+    for name in views:
+        con.execute(f"DROP VIEW IF EXISTS {quote(name)}")

@@ -1,0 +1,265 @@
+"""The project config: one YAML file that describes a Meld deployment.
+
+The file's path comes from ``MELD_CONFIG`` (default ``config/demo.yaml``) and is read
+once, in :mod:`orchestration.definitions`. Paths inside the file are relative to the
+file itself. Every error names the file, the source and the key at fault.
+
+Examples:
+    ```py
+    project = load_project("config/demo.yaml")
+    project.sources["crm_contacts"].fields["email"].column
+    ```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from linkage.canonical import CANONICAL_FIELDS
+
+DEFAULT_CONFIG_PATH = "config/demo.yaml"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+ISO_COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
+
+
+class ConfigError(ValueError):
+    """The project config is wrong; the message names the file, source and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldMapping(_Strict):
+    """Where a canonical field comes from in a source, and how to read it."""
+
+    column: str = Field(min_length=1, description="Column name in the source file.")
+    format: str | None = Field(
+        default=None, description="strptime format for dates, e.g. '%d/%m/%Y'."
+    )
+
+
+class SourceConfig(_Strict):
+    """One source system: where its files are and how its columns map to canonical fields."""
+
+    path: str = Field(min_length=1, description="File or glob: .csv, .parquet, .json, .jsonl.")
+    id_column: str = Field(min_length=1, description="The record's id in its source.")
+    default_country: str | None = Field(
+        default=None,
+        pattern=ISO_COUNTRY_PATTERN,
+        description="ISO country for phone numbers without a country code.",
+    )
+    delimiter: str | None = Field(default=None, max_length=1, description="CSV delimiter.")
+    encoding: Literal["utf-8", "latin-1", "windows-1252"] = "utf-8"
+    fields: dict[str, FieldMapping] = Field(min_length=1)
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _column_shorthand(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {
+            key: {"column": spec} if isinstance(spec, str) else spec for key, spec in value.items()
+        }
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, FieldMapping]) -> dict[str, FieldMapping]:
+        unknown = sorted(set(value) - set(CANONICAL_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown canonical field(s) {unknown}; expected some of {list(CANONICAL_FIELDS)}"
+            )
+        return value
+
+    @field_validator("default_country")
+    @classmethod
+    def _upper_country(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+
+class MlflowConfig(_Strict):
+    """Where MLflow keeps runs and models."""
+
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = Field(default="meld", min_length=1)
+    registered_model: str = Field(default="meld-linkage", min_length=1)
+    artifact_location: str = Field(
+        default="",
+        description="Folder for MLflow artifacts; default mlartifacts/ beside the store.",
+    )
+
+
+class TruthConfig(_Strict):
+    """Known entity of each record, used only for evaluation."""
+
+    path: str
+    source_column: str = "source"
+    id_column: str = "record_id"
+    entity_column: str = "person_id"
+
+
+class ModelConfig(_Strict):
+    """Knobs of the linkage model a data scientist tunes."""
+
+    match_threshold: float = Field(
+        default=0.95,
+        gt=0.0,
+        lt=1.0,
+        description="Match probability at or above which two records are the same customer.",
+    )
+    prediction_floor: float = Field(
+        default=0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Pairs scoring below this probability are not stored in pairwise_matches.",
+    )
+    deterministic_recall: float = Field(
+        default=0.7, gt=0.0, le=1.0, description="Estimated recall of the deterministic rules."
+    )
+    u_max_pairs: float = Field(
+        default=5e6, gt=0, description="Record pairs sampled to estimate u probabilities."
+    )
+    seed: int = Field(default=42, description="Seed for u sampling: same seed, same model.")
+    em_max_iterations: int = Field(default=25, ge=1, le=1000)
+
+
+SourceName = Annotated[str, Field(pattern=SOURCE_NAME_PATTERN)]
+
+
+class ProjectConfig(_Strict):
+    """A whole Meld deployment. Paths are already resolved against the config file."""
+
+    config_path: Path
+    warehouse: Path
+    artifacts: Path
+    mlflow: MlflowConfig = MlflowConfig()
+    sources: dict[SourceName, SourceConfig] = Field(min_length=1)
+    truth: TruthConfig | None = None
+    model: ModelConfig = ModelConfig()
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the config are resolved against."""
+        return self.config_path.parent
+
+    def resolve(self, relative: str) -> Path:
+        """Resolve a path from the config against the config file's folder."""
+        return resolve_path(self.base_dir, relative)
+
+    def describe_key(self, *keys: str) -> str:
+        """A location in the config for error messages, e.g. ``file: sources.crm.path``."""
+        return f"{self.config_path}: {'.'.join(keys)}"
+
+    def fingerprint(self) -> str:
+        """A hash of the effective config, stable across machines."""
+        payload = self.model_dump(mode="json", exclude={"config_path"})
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def resolve_path(base: Path, relative: str) -> Path:
+    """Resolve ``relative`` against ``base`` unless it is absolute; ``~`` is expanded."""
+    path = Path(relative).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _resolve_tracking_uri(base: Path, uri: str) -> str:
+    """Make a relative ``sqlite:///file.db`` URI absolute against the config folder."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(resolve_path(base, uri[len(prefix) :]))
+    if "://" not in uri:
+        return str(resolve_path(base, uri))
+    return uri
+
+
+def _artifact_location(base: Path, mlflow: dict[str, Any]) -> str:
+    """Resolve the artifact folder; by default ``mlartifacts/`` beside a sqlite store."""
+    given = mlflow.get("artifact_location")
+    if given:
+        return str(resolve_path(base, str(given)))
+    uri = str(mlflow.get("tracking_uri", ""))
+    if uri.startswith("sqlite:///"):
+        return str(Path(uri[len("sqlite:///") :]).parent / "mlartifacts")
+    return str(base / "mlartifacts")
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid project config"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<top level>"
+        lines.append(f"  {key}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_project(path: str | Path) -> ProjectConfig:
+    """Read and validate a project config file.
+
+    Args:
+        path: The YAML file.
+
+    Returns:
+        The validated config with every path made absolute.
+
+    Raises:
+        ConfigError: The file is missing, is not YAML, or breaks the schema. The
+            message names the file and the key.
+    """
+    config_path = Path(path).expanduser().resolve()
+    if not config_path.is_file():
+        raise ConfigError(f"{config_path}: project config file not found (set MELD_CONFIG)")
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: expected a mapping at the top level")
+    base = config_path.parent
+    raw = dict(raw)
+    if "warehouse" not in raw:
+        raise ConfigError(f"{config_path}: warehouse: required key missing")
+    raw["warehouse"] = resolve_path(base, str(raw["warehouse"]))
+    raw["artifacts"] = resolve_path(
+        base, str(raw.get("artifacts") or Path(str(raw["warehouse"])).parent / "artifacts")
+    )
+    mlflow = raw.get("mlflow")
+    if isinstance(mlflow, dict) and isinstance(mlflow.get("tracking_uri"), str):
+        raw["mlflow"] = {
+            **mlflow,
+            "tracking_uri": _resolve_tracking_uri(base, mlflow["tracking_uri"]),
+        }
+    elif mlflow is None:
+        raw["mlflow"] = {"tracking_uri": _resolve_tracking_uri(base, "sqlite:///mlflow.db")}
+    if isinstance(raw.get("mlflow"), dict):
+        raw["mlflow"] = {
+            **raw["mlflow"],
+            "artifact_location": _artifact_location(base, raw["mlflow"]),
+        }
+    try:
+        return ProjectConfig(config_path=config_path, **raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(config_path, exc)) from exc
+    except TypeError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from exc
+
+
+def safe_identifier(name: str) -> bool:
+    """Whether ``name`` is usable as a source name (asset and table names derive from it)."""
+    return re.fullmatch(SOURCE_NAME_PATTERN, name) is not None
+
+
+def config_path_from_env() -> Path:
+    """``MELD_CONFIG`` or the demo config; a relative path that does not exist from the
+    working directory is taken from the repository root."""
+    path = Path(os.environ.get("MELD_CONFIG", DEFAULT_CONFIG_PATH)).expanduser()
+    return path if path.is_absolute() or path.exists() else REPO_ROOT / path

@@ -1,0 +1,83 @@
+"""The ``linkage_model`` table: every trained model version, newest last.
+
+Scoring and clustering read the newest row, so they use exactly the model (and the
+threshold) that training recorded, without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from linkage.warehouse import table_exists
+
+MODEL_TABLE = "linkage_model"
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """One trained model as kept in the warehouse."""
+
+    model: dict[str, Any]
+    trained_at: datetime
+    match_threshold: float
+    prediction_floor: float
+    mlflow_run_id: str
+    model_name: str
+    model_version: str
+    dagster_run_id: str
+
+
+def record_model(con: duckdb.DuckDBPyConnection, stored: StoredModel) -> None:
+    """Append a trained model to ``linkage_model``."""
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {MODEL_TABLE} ("
+        "trained_at TIMESTAMP, model_json VARCHAR, match_threshold DOUBLE, "
+        "prediction_floor DOUBLE, mlflow_run_id VARCHAR, model_name VARCHAR, "
+        "model_version VARCHAR, dagster_run_id VARCHAR)"
+    )
+    con.execute(
+        f"INSERT INTO {MODEL_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            stored.trained_at,
+            json.dumps(stored.model),
+            stored.match_threshold,
+            stored.prediction_floor,
+            stored.mlflow_run_id,
+            stored.model_name,
+            stored.model_version,
+            stored.dagster_run_id,
+        ],
+    )
+
+
+def latest_model(con: duckdb.DuckDBPyConnection) -> StoredModel:
+    """The most recently trained model.
+
+    Raises:
+        LookupError: No model has been trained in this warehouse yet.
+    """
+    if not table_exists(con, MODEL_TABLE):
+        raise LookupError("no trained model in the warehouse: materialize linkage_model first")
+    rows = con.execute(
+        "SELECT model_json, trained_at, match_threshold, prediction_floor, mlflow_run_id, "
+        f"model_name, model_version, dagster_run_id FROM {MODEL_TABLE} "
+        "ORDER BY trained_at DESC LIMIT 1"
+    ).fetchall()
+    if not rows:
+        raise LookupError("no trained model in the warehouse: materialize linkage_model first")
+    row = rows[0]
+    return StoredModel(
+        model=json.loads(row[0]),
+        trained_at=row[1],
+        match_threshold=float(row[2]),
+        prediction_floor=float(row[3]),
+        mlflow_run_id=row[4],
+        model_name=row[5],
+        model_version=row[6],
+        dagster_run_id=row[7],
+    )

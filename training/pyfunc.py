@@ -1,0 +1,111 @@
+"""The linkage model as an MLflow pyfunc: score pairs of records.
+
+``predict`` takes a DataFrame with one row per pair and, for every column the model
+compares, a left and a right column (``first_name_l``, ``first_name_r``, ...). It
+returns the pair's ``match_weight`` and ``match_probability``. Term frequencies come
+from the lookup tables saved at training time, so scores equal those of the pipeline.
+
+Examples:
+    ```py
+    model = mlflow.pyfunc.load_model("models:/meld-linkage@champion")
+    model.predict(pd.DataFrame([{"first_name_l": "anna", "first_name_r": "ana", ...}]))
+    ```
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import pandas as pd
+
+MODEL_ARTIFACT = "splink_model"
+TF_ARTIFACT_PREFIX = "tf_"
+
+
+def model_input_columns(model: dict[str, Any]) -> list[str]:
+    """Record columns the model needs, read from its comparisons' SQL."""
+    from splink import SettingsCreator
+
+    settings = SettingsCreator.from_path_or_dict(model).get_settings("duckdb")
+    return [c.unquote().name for c in settings._columns_used_by_comparisons]
+
+
+def tf_columns(model: dict[str, Any]) -> list[str]:
+    """Columns with term-frequency adjustments in the model."""
+    from splink import SettingsCreator
+
+    settings = SettingsCreator.from_path_or_dict(model).get_settings("duckdb")
+    return [c.unquote().name for c in settings._term_frequency_columns]
+
+
+class SplinkPairScorer(mlflow.pyfunc.PythonModel):
+    """Score record pairs with a trained Splink model."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        artifacts = context.artifacts
+        self._model = json.loads(Path(artifacts[MODEL_ARTIFACT]).read_text(encoding="utf-8"))
+        self._tf_paths = {
+            key[len(TF_ARTIFACT_PREFIX) :]: Path(path)
+            for key, path in artifacts.items()
+            if key.startswith(TF_ARTIFACT_PREFIX)
+        }
+
+    def predict(
+        self,
+        context: mlflow.pyfunc.PythonModelContext | None,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """Match weight and probability of each left/right pair in ``model_input``."""
+        return score_pairs_frame(self._model, model_input, self._tf_paths)
+
+
+def score_pairs_frame(
+    model: dict[str, Any], pairs: pd.DataFrame, tf_paths: dict[str, Path] | None = None
+) -> pd.DataFrame:
+    """Score each row of ``pairs`` (left/right columns) with a Splink model.
+
+    Raises:
+        ValueError: A column the model compares has no ``_l`` / ``_r`` pair in the input.
+    """
+    import duckdb
+    from splink import DuckDBAPI, Linker
+
+    columns = model_input_columns(model)
+    missing = [
+        f"{column}{side}"
+        for column in columns
+        for side in ("_l", "_r")
+        if f"{column}{side}" not in pairs.columns
+    ]
+    if missing:
+        raise ValueError(f"model input lacks columns {missing}")
+    left = pairs[[f"{c}_l" for c in columns]].copy()
+    left.columns = columns
+    right = pairs[[f"{c}_r" for c in columns]].copy()
+    right.columns = columns
+    left.insert(0, "unique_id", [f"l{i}" for i in range(len(pairs))])
+    right.insert(0, "unique_id", [f"r{i}" for i in range(len(pairs))])
+    if "date_of_birth" in columns:
+        for frame in (left, right):
+            frame["date_of_birth"] = pd.to_datetime(frame["date_of_birth"]).dt.date
+    con = duckdb.connect()
+    try:
+        db_api = DuckDBAPI(connection=con)
+        records = db_api.register(pd.concat([left, right], ignore_index=True))
+        linker = Linker(records, model, log_level=None)
+        for column, path in (tf_paths or {}).items():
+            lookup = db_api.register(pd.read_parquet(path))
+            linker.table_management.register_term_frequency_lookup(lookup, column)
+        rows = []
+        for index in range(len(pairs)):
+            scored = linker.inference.score_pair(
+                left.iloc[index].to_dict(), right.iloc[index].to_dict()
+            ).as_pandas_dataframe()
+            rows.append(scored[["match_weight", "match_probability"]].iloc[0])
+    finally:
+        con.close()
+    return pd.DataFrame(rows, index=pairs.index).astype(float)

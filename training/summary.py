@@ -1,0 +1,94 @@
+"""What the last pipeline run produced, read back from the warehouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from linkage.warehouse import quote, table_exists
+
+
+@dataclass(frozen=True)
+class SourceCounts:
+    """Rows of one source at each stage."""
+
+    raw: int
+    staged: int
+    quarantined: int
+
+
+@dataclass
+class PipelineSummary:
+    """Counts, model and evaluation of the warehouse's current state."""
+
+    sources: dict[str, SourceCounts] = field(default_factory=dict)
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    customers: int | None = None
+    clustered: int = 0
+    multi_record_customers: int = 0
+    largest_customer: int = 0
+    model_version: str | None = None
+    match_threshold: float | None = None
+    mlflow_run_id: str | None = None
+    evaluation: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def raw_total(self) -> int:
+        return sum(c.raw for c in self.sources.values())
+
+    @property
+    def staged_total(self) -> int:
+        return sum(c.staged for c in self.sources.values())
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(c.quarantined for c in self.sources.values())
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    if not table_exists(con, table):
+        return 0
+    return int(con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0])
+
+
+def read_summary(con: duckdb.DuckDBPyConnection, sources: list[str]) -> PipelineSummary:
+    """Summarise the warehouse: per-source counts, customers, model and latest evaluation."""
+    summary = PipelineSummary()
+    for source in sources:
+        summary.sources[source] = SourceCounts(
+            raw=_count(con, f"raw_{source}"),
+            staged=_count(con, f"staged_{source}"),
+            quarantined=_count(con, f"quarantine_{source}"),
+        )
+    if table_exists(con, "quarantined_records"):
+        summary.quarantine_reasons = {
+            str(k): int(v)
+            for k, v in con.execute(
+                "SELECT reason, count(*) FROM quarantined_records GROUP BY 1 ORDER BY 2 DESC"
+            ).fetchall()
+        }
+    if table_exists(con, "customer_clusters"):
+        row = con.execute(
+            "SELECT count(DISTINCT customer_id), count(*), "
+            "count(DISTINCT customer_id) FILTER (WHERE customer_record_count > 1), "
+            "coalesce(max(customer_record_count), 0) FROM customer_clusters"
+        ).fetchall()[0]
+        summary.customers, summary.clustered = int(row[0]), int(row[1])
+        summary.multi_record_customers, summary.largest_customer = int(row[2]), int(row[3])
+    if table_exists(con, "linkage_model"):
+        rows = con.execute(
+            "SELECT model_version, match_threshold, mlflow_run_id FROM linkage_model "
+            "ORDER BY trained_at DESC LIMIT 1"
+        ).fetchall()
+        if rows:
+            summary.model_version, summary.match_threshold, summary.mlflow_run_id = rows[0]
+    if table_exists(con, "linkage_evaluation"):
+        summary.evaluation = {
+            str(k): float(v)
+            for k, v in con.execute(
+                "SELECT metric, value FROM linkage_evaluation WHERE evaluated_at = "
+                "(SELECT max(evaluated_at) FROM linkage_evaluation)"
+            ).fetchall()
+        }
+    return summary

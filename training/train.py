@@ -1,0 +1,215 @@
+"""Train the Fellegi-Sunter linkage model with Splink over ``customer_records``.
+
+Training follows the usual Splink recipe: lambda (the prior that two random records
+match) from deterministic rules and their estimated recall, u probabilities by random
+sampling of record pairs, m probabilities by expectation maximisation over several
+blocking rules, term-frequency adjustments on names and other skewed fields.
+
+Examples:
+    ```py
+    result = train_linkage_model(con, "customer_records", TrainingOptions(seed=1), out_dir)
+    result.model["probability_two_random_records_match"]
+    ```
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from splink import DuckDBAPI, Linker
+from splink.blocking_analysis import count_comparisons_from_blocking_rules
+
+from linkage.blocking import (
+    DETERMINISTIC_RULES,
+    PREDICTION_RULES,
+    TRAINING_RULES,
+    describe,
+    to_splink,
+    usable_rules,
+)
+from linkage.canonical import MATCHING_COLUMNS
+from linkage.settings import build_settings
+from linkage.warehouse import drop_splink_tables, quote
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """What a data scientist tunes for one training run."""
+
+    deterministic_recall: float = 0.7
+    u_max_pairs: float = 5e6
+    seed: int = 42
+    em_max_iterations: int = 25
+
+
+@dataclass(frozen=True)
+class EmSession:
+    """One EM training session: the rule it blocked on and how long it ran."""
+
+    blocking_rule: str
+    iterations: int
+
+
+@dataclass
+class TrainingResult:
+    """A trained model, how it was trained, and its charts."""
+
+    model: dict[str, Any]
+    columns: list[str]
+    comparisons: list[str]
+    prediction_rules: list[str]
+    deterministic_rules: list[str]
+    training_rules: list[str]
+    em_sessions: list[EmSession]
+    comparisons_to_score: int
+    records: int
+    seconds: float
+    charts: dict[str, Path] = field(default_factory=dict)
+    term_frequencies: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def probability_two_random_records_match(self) -> float:
+        """Lambda of the trained model."""
+        return float(self.model["probability_two_random_records_match"])
+
+
+def columns_with_data(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """Matching columns of ``table`` that hold at least two distinct values."""
+    present = {
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = ?",
+            [table],
+        ).fetchall()
+    }
+    candidates = [c for c in MATCHING_COLUMNS if c in present and c != "country"]
+    if not candidates:
+        return []
+    counts = con.execute(
+        "SELECT "
+        + ", ".join(f"approx_count_distinct({quote(c)})" for c in candidates)
+        + f" FROM {quote(table)}"
+    ).fetchall()[0]
+    return [column for column, distinct in zip(candidates, counts, strict=True) if distinct >= 2]
+
+
+def train_linkage_model(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    options: TrainingOptions,
+    artifact_dir: Path,
+) -> TrainingResult:
+    """Train a Splink model on ``table``; save charts and term frequencies in ``artifact_dir``.
+
+    Args:
+        con: Warehouse connection.
+        table: Table of standardised records (``customer_records``).
+        options: Seed, sampling size and EM settings.
+        artifact_dir: Where the HTML charts (``charts/``) and term-frequency lookups
+            (``term_frequencies/<column>.parquet``) go.
+
+    Returns:
+        The model as Splink JSON, training facts for MLflow, and chart paths.
+
+    Raises:
+        ValueError: The table is empty or has too little to match on.
+    """
+    started = time.perf_counter()
+    records = int(con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0])
+    if records < 2:
+        raise ValueError(f"table '{table}' has {records} record(s); need at least 2 to link")
+    columns = columns_with_data(con, table)
+    settings = build_settings(columns, em_max_iterations=options.em_max_iterations)
+    deterministic = usable_rules(DETERMINISTIC_RULES, columns)
+    training = usable_rules(TRAINING_RULES, columns)
+    prediction = usable_rules(PREDICTION_RULES, columns)
+
+    db_api = DuckDBAPI(connection=con)
+    records_sdf = db_api.register(table)
+    linker = Linker(records_sdf, settings, log_level=logging.WARNING)
+    try:
+        if deterministic:
+            linker.training.estimate_probability_two_random_records_match(
+                to_splink(deterministic), recall=options.deterministic_recall
+            )
+        linker.training.estimate_u_using_random_sampling(
+            max_pairs=options.u_max_pairs, seed=options.seed
+        )
+        sessions = []
+        for rule in training:
+            session = linker.training.estimate_parameters_using_expectation_maximisation(
+                to_splink([rule])[0]
+            )
+            sessions.append(
+                EmSession(" & ".join(rule), len(session._core_model_settings_history) - 1)
+            )
+        counts = count_comparisons_from_blocking_rules(
+            records_sdf,
+            blocking_rules=to_splink(prediction),
+            link_type="dedupe_only",
+            record_sample_proportion=1.0,
+        )
+        comparisons_to_score = int(counts[-1]["cumulative_comparison_count"]) if counts else 0
+        model = linker.misc.save_model_to_json()
+        charts = _save_charts(linker, artifact_dir / "charts")
+        term_frequencies = _save_term_frequencies(linker, artifact_dir / "term_frequencies")
+    finally:
+        db_api.delete_tables_created_by_splink_from_db()
+        drop_splink_tables(con)
+    seconds = time.perf_counter() - started
+    logger.info(
+        "trained linkage model on %d records in %.1f s (%d EM sessions)",
+        records,
+        seconds,
+        len(sessions),
+    )
+    return TrainingResult(
+        model=model,
+        columns=columns,
+        comparisons=[c["output_column_name"] for c in model["comparisons"]],
+        prediction_rules=describe(prediction),
+        deterministic_rules=describe(deterministic),
+        training_rules=describe(training),
+        em_sessions=sessions,
+        comparisons_to_score=comparisons_to_score,
+        records=records,
+        seconds=seconds,
+        charts=charts,
+        term_frequencies=term_frequencies,
+    )
+
+
+def _save_charts(linker: Linker, chart_dir: Path) -> dict[str, Path]:
+    """Save the model's charts as self-contained HTML files."""
+    chart_dir.mkdir(parents=True, exist_ok=True)
+    charts = {
+        "match_weights": linker.visualisations.match_weights_chart(),
+        "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
+    }
+    paths = {}
+    for name, chart in charts.items():
+        path = chart_dir / f"{name}.html"
+        chart.save_offline_chart(str(path), overwrite=True)
+        paths[name] = path
+    return paths
+
+
+def _save_term_frequencies(linker: Linker, out_dir: Path) -> dict[str, Path]:
+    """Save each term-frequency lookup so scoring outside the pipeline agrees with it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for column in linker._settings_obj._term_frequency_columns:
+        name = column.unquote().name
+        frame = linker.table_management.compute_tf_table(name).as_pandas_dataframe()
+        path = out_dir / f"{name}.parquet"
+        frame.to_parquet(path, index=False)
+        paths[name] = path
+    return paths
