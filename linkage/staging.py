@@ -140,8 +140,11 @@ def _raw_expr(fields: dict[str, FieldSpec], canonical: str) -> str:
 
 
 def _name_parts(raw: str) -> tuple[str | None, str | None, str | None]:
-    display = std.clean_display(raw)
     cleaned = std.standardise_name(raw)
+    display = std.clean_display(raw)
+    if cleaned.value != std.fold_for_matching(raw):
+        # A title or suffix was removed for matching ("Dr. Jörg"): drop it for display too.
+        display = " ".join(part for part in std.split_full_name(raw) if part) or display
     return display if cleaned.value else None, cleaned.value, cleaned.problem
 
 

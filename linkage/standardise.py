@@ -4,8 +4,8 @@ Every function here is pure and deterministic: the pipeline calls it once per
 distinct raw value, so regular expressions and lookup tables are built once, at
 import time. Functions that can detect a data-quality problem return a
 :class:`Cleaned` holding the standardised value and a short machine-readable
-reason (see the ``*_PROBLEM`` constants) so that problems can be counted and
-audited instead of silently dropped.
+reason (the constants ``INVALID_NAME`` ... ``DATE_OUT_OF_RANGE``) so that problems
+can be counted and audited instead of silently dropped.
 
 Two forms of text come out of this module:
 
@@ -107,7 +107,7 @@ _HYPHEN_RUN = re.compile(r" *-[ -]*")
 _APOSTROPHE_RUN = re.compile(r"'+")
 # Separators inside one word after which a new capital may start.
 _WORD_PARTS = re.compile(r"([-.'\u2019])")
-_ROMAN_NUMERALS = frozenset({"ii", "iii", "iv", "vi", "vii", "viii"})
+_ROMAN_NUMERALS = frozenset({"ii", "iii", "iv"})  # not "vi": Vi is a given name
 # Words kept lower-case in a display form when they sit between other words
 # ("Ludwig van Beethoven", "Frankfurt am Main", "Stratford-upon-Avon").
 _LOWER_CONNECTORS = frozenset(
@@ -352,11 +352,9 @@ def standardise_name(raw: str | None) -> Cleaned[str]:
     return Cleaned(folded)
 
 
-def _display_name(tokens: list[str], *, surname: bool = False) -> str | None:
+def _display_name(tokens: list[str], *, surname: bool = False) -> str:
     """Join name tokens for display, re-casing them only if written in one case."""
     text = " ".join(tokens)
-    if not text:
-        return None
     if not _needs_recase(text):
         return text
     return _recase_words(tokens, leading_connector_lower=surname)
@@ -404,9 +402,8 @@ def split_full_name(raw: str | None) -> tuple[str | None, str | None]:
     segments = [tokens for tokens in map(_name_tokens, text.split(",")) if tokens]
     # Segments holding only honorifics ("John Smith, Jr.") do not make a comma form.
     names = [core for core in map(_without_honorifics, segments) if core]
-    if len(names) >= 2:
-        given = [token for core in names[1:] for token in core]
-        return _display_name(given[:1]), _display_name(names[0], surname=True)
+    if len(names) >= 2:  # "Last, First [Middle]"
+        return _display_name(names[1][:1]), _display_name(names[0], surname=True)
     return _split_tokens(names[0] if names else [])
 
 
@@ -474,9 +471,9 @@ def _phone_region(region: str | None) -> str | None:
 def _phone_dial_string(text: str) -> str | None:
     """Reduce a phone number to ``+digits`` or ``digits`` for ``phonenumbers.parse``.
 
-    Drops an extension, labels and other letters; reads a ``(0)`` trunk prefix as
-    ``0`` in national numbers and drops it after a country code; turns a leading
-    ``00`` international prefix into ``+``.
+    Drops an extension, labels and other letters; drops a "(0)" trunk prefix after a
+    country code (Poland and Norway have no trunk prefix, so ``phonenumbers`` would
+    not); turns a leading ``00`` international prefix into ``+``.
 
     Examples:
         >>> _phone_dial_string("Tel: +46 (0)70-123 45 67 ext. 12")
@@ -488,7 +485,8 @@ def _phone_dial_string(text: str) -> str | None:
     """
     text = _PHONE_EXTENSION.sub("", text)
     international = _INTERNATIONAL_START.match(text)
-    text = _TRUNK_IN_PARENS.sub("" if international else "0", text)
+    if international:
+        text = _TRUNK_IN_PARENS.sub("", text)
     digits = _NON_DIGIT.sub("", text)
     if not digits:
         return None
@@ -568,10 +566,26 @@ def _directive_shape(directive: str, *, glued: bool) -> str:
     if directive == "%":
         return "%"
     if directive in _NAME_DIRECTIVES:
-        return "(?:" + "|".join(re.escape(name) for name in _NAME_DIRECTIVES[directive] if name) + ")"
+        return (
+            "(?:" + "|".join(re.escape(name) for name in _NAME_DIRECTIVES[directive] if name) + ")"
+        )
     if directive in _NUMERIC_DIRECTIVES:
         return r"\d{2}" if glued else r"\d{1,2}"
     return ".+?"
+
+
+def _is_glued(parts: list[str], index: int) -> bool:
+    """Whether directive ``parts[index]`` touches another numeric one, as in ``%Y%m%d``.
+
+    ``parts`` alternates literals (even indices, possibly empty) and directives.
+    """
+
+    def numeric(position: int) -> bool:
+        return 0 < position < len(parts) and parts[position][1] in _NUMERIC_DIRECTIVES
+
+    return (parts[index - 1] == "" and numeric(index - 2)) or (
+        parts[index + 1] == "" and numeric(index + 2)
+    )
 
 
 @lru_cache(maxsize=64)
@@ -593,14 +607,7 @@ def _date_shape(fmt: str) -> re.Pattern[str]:
         if index % 2 == 0:
             pieces.extend(r"\s+" if char.isspace() else re.escape(char) for char in part)
             continue
-        neighbours = (index - 2, index + 2)
-        glued = any(
-            0 <= other < len(parts)
-            and parts[(index + other) // 2] == ""
-            and parts[other][1] in _NUMERIC_DIRECTIVES
-            for other in neighbours
-        )
-        pieces.append(_directive_shape(part[1], glued=glued))
+        pieces.append(_directive_shape(part[1], glued=_is_glued(parts, index)))
     return re.compile("".join(pieces), re.IGNORECASE)
 
 
@@ -805,14 +812,11 @@ _Address = tuple[str | None, str | None, str | None]
 
 
 def _strip_trailing_country(text: str) -> tuple[str, str | None]:
-    """Remove a trailing country ("..., Sweden", "... Deutschland") and return its code.
+    """Remove a trailing country ("..., Sweden", "... Great Britain") and return its code.
 
     Two- and three-letter codes count only when written in capitals, so that "de" or
     "no" at the end of a line are not taken for countries.
     """
-    head, comma, tail = text.rpartition(",")
-    if comma and (code := standardise_country(tail)):
-        return head.strip(), code
     words = text.split(" ")
     for size in (2, 1):
         if len(words) <= size:

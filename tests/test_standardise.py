@@ -299,6 +299,7 @@ def test_standardise_email_flags_invalid(raw: str) -> None:
         ("912 34 567", "NO", "+4791234567"),
         ("+47 912 34 567", None, "+4791234567"),
         ("0047 22 00 12 34", "NO", "+4722001234"),
+        ("+47 (0)22 00 12 34", None, "+4722001234"),  # Norway has no trunk prefix
         # Germany
         ("0151 23456789", "DE", "+4915123456789"),
         ("00 49 151 23456789", None, "+4915123456789"),
@@ -310,6 +311,7 @@ def test_standardise_email_flags_invalid(raw: str) -> None:
         ("+48 22 123 45 67", None, "+48221234567"),
         ("0048512345678", None, "+48512345678"),
         ("22 123 45 67 wew. 204", "PL", "+48221234567"),
+        ("+48 (0)22 123 45 67", None, "+48221234567"),  # Poland has no trunk prefix
         # United Kingdom
         ("07911 123456", "GB", "+447911123456"),
         ("07911 123456", "uk", "+447911123456"),
@@ -530,6 +532,9 @@ def test_standardise_postcode_flags_wrong_shape(raw: str, country: str) -> None:
         ),
         ("ul. Długa 7 31-147 Kraków", None, ("ul. Długa 7", "31-147", "Kraków")),
         ("Karl Johans gate 7, 0154 Oslo", None, ("Karl Johans gate 7", "0154", "Oslo")),
+        # "Ås" and "Bø" fold to the codes of American Samoa and Bolivia: towns, not countries.
+        ("Drøbakveien 1, 1430 Ås", None, ("Drøbakveien 1", "1430", "Ås")),
+        ("Gullbringvegen 36, 3800 Bø", None, ("Gullbringvegen 36", "3800", "Bø")),
         ("Karl Johans gate 7, 0154 Oslo, Norge", "NO", ("Karl Johans gate 7", "0154", "Oslo")),
         ("12 High Street, London SW1A 1AA", None, ("12 High Street", "SW1A 1AA", "London")),
         ("12 High Street, London, SW1A 1AA", None, ("12 High Street", "SW1A 1AA", "London")),
@@ -541,6 +546,11 @@ def test_standardise_postcode_flags_wrong_shape(raw: str, country: str) -> None:
         ("12 high street, london sw1a1aa", "GB", ("12 High Street", "SW1A 1AA", "London")),
         (
             "12 High Street, London SW1A 1AA, United Kingdom",
+            None,
+            ("12 High Street", "SW1A 1AA", "London"),
+        ),
+        (
+            "12 High Street, London SW1A 1AA, Great Britain",
             None,
             ("12 High Street", "SW1A 1AA", "London"),
         ),

@@ -30,7 +30,9 @@ def model_input_columns(model: dict[str, Any]) -> list[str]:
     from splink import SettingsCreator
 
     settings = SettingsCreator.from_path_or_dict(model).get_settings("duckdb")
-    return [c.unquote().name for c in settings._columns_used_by_comparisons]
+    id_column = settings.column_info_settings.unique_id_column_name
+    names = [c.unquote().name for c in settings._columns_used_by_comparisons]
+    return [name for name in names if name != id_column]
 
 
 def tf_columns(model: dict[str, Any]) -> list[str]:
@@ -96,7 +98,9 @@ def score_pairs_frame(
     try:
         db_api = DuckDBAPI(connection=con)
         records = db_api.register(pd.concat([left, right], ignore_index=True))
-        linker = Linker(records, model, log_level=None)
+        # Pairs scored here carry only compared columns: retain nothing else.
+        scoring_model = {**model, "additional_columns_to_retain": []}
+        linker = Linker(records, scoring_model, log_level=None)
         for column, path in (tf_paths or {}).items():
             lookup = db_api.register(pd.read_parquet(path))
             linker.table_management.register_term_frequency_lookup(lookup, column)

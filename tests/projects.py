@@ -1,0 +1,38 @@
+"""Helpers that write project configs for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from orchestration.project import ProjectConfig, load_project
+
+
+def write_project_file(
+    folder: Path, config: dict, *, mlflow_uri: str, experiment: str, name: str = "project.yaml"
+) -> ProjectConfig:
+    """Write a project config into ``folder`` with its own warehouse and MLflow experiment."""
+    full = {
+        "warehouse": "warehouse.duckdb",
+        "mlflow": {
+            "tracking_uri": mlflow_uri,
+            "experiment": experiment,
+            "registered_model": f"meld-{experiment}",
+            "artifact_location": str(folder / "mlartifacts"),
+        },
+        **config,
+    }
+    path = folder / name
+    path.write_text(yaml.safe_dump(full, sort_keys=False), encoding="utf-8")
+    return load_project(path)
+
+
+def demo_sources(demo_dir: Path) -> dict:
+    """The ``sources`` and ``truth`` sections of a generated demo, with absolute paths."""
+    generated = yaml.safe_load((demo_dir / "meld.yaml").read_text(encoding="utf-8"))
+    sources = generated["sources"]
+    for source in sources.values():
+        source["path"] = str(demo_dir / source["path"])
+    truth = dict(generated["truth"], path=str(demo_dir / generated["truth"]["path"]))
+    return {"sources": sources, "truth": truth}

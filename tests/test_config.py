@@ -1,0 +1,134 @@
+"""Project config: validation errors name the file, the source and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from orchestration.definitions import build_assets, build_resources
+from orchestration.project import ConfigError, load_project
+
+
+def _write(tmp_path: Path, config: dict) -> Path:
+    path = tmp_path / "meld.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _source(**overrides) -> dict:
+    source = {"path": "crm.csv", "id_column": "id", "fields": {"email": "mail"}}
+    source.update(overrides)
+    return source
+
+
+def test_paths_resolve_relative_to_the_config_file(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        {
+            "warehouse": "data/w.duckdb",
+            "mlflow": {"tracking_uri": "sqlite:///data/mlflow.db", "experiment": "x"},
+            "sources": {"crm": _source()},
+        },
+    )
+    project = load_project(path)
+    assert project.warehouse == tmp_path / "data" / "w.duckdb"
+    assert project.mlflow.tracking_uri == f"sqlite:///{tmp_path / 'data' / 'mlflow.db'}"
+    assert project.mlflow.artifact_location == str(tmp_path / "data" / "mlartifacts")
+    assert project.resolve(project.sources["crm"].path) == tmp_path / "crm.csv"
+    assert project.sources["crm"].fields["email"].column == "mail"
+
+
+def test_date_field_with_format(tmp_path: Path) -> None:
+    fields = {"date_of_birth": {"column": "dob", "format": "%d/%m/%Y"}}
+    project = load_project(
+        _write(tmp_path, {"warehouse": "w.duckdb", "sources": {"shop": _source(fields=fields)}})
+    )
+    assert project.sources["shop"].fields["date_of_birth"].format == "%d/%m/%Y"
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (
+            {"warehouse": "w.duckdb", "sources": {"crm": _source(fields={"shoe_size": "s"})}},
+            ["sources.crm.fields", "shoe_size"],
+        ),
+        (
+            {"warehouse": "w.duckdb", "sources": {"crm": _source(id_column="")}},
+            ["sources.crm.id_column"],
+        ),
+        (
+            {"warehouse": "w.duckdb", "sources": {"Robert'); DROP TABLE x;--": _source()}},
+            ["sources"],
+        ),
+        (
+            {"warehouse": "w.duckdb", "sources": {"crm": _source(default_country="Sweden")}},
+            ["sources.crm.default_country"],
+        ),
+        ({"warehouse": "w.duckdb", "sources": {}}, ["sources"]),
+        ({"sources": {"crm": _source()}}, ["warehouse"]),
+        (
+            {"warehouse": "w.duckdb", "sources": {"crm": _source(colour="red")}},
+            ["sources.crm.colour"],
+        ),
+    ],
+    ids=[
+        "unknown-field",
+        "empty-id-column",
+        "hostile-source-name",
+        "bad-country",
+        "no-sources",
+        "no-warehouse",
+        "unknown-key",
+    ],
+)
+def test_config_errors_name_file_and_key(tmp_path: Path, config: dict, expected: list[str]) -> None:
+    path = _write(tmp_path, config)
+    with pytest.raises(ConfigError) as error:
+        load_project(path)
+    message = str(error.value)
+    assert str(path) in message
+    for part in expected:
+        assert part in message
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_project(tmp_path / "nope.yaml")
+
+
+def test_not_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("sources: [unclosed", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_project(path)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (_source(path="missing.csv"), ["sources.crm", "no file matches"]),
+        (
+            _source(fields={"email": "no_such_column"}),
+            ["sources.crm", "no_such_column", "fields.email"],
+        ),
+        (_source(id_column="no_id"), ["sources.crm", "no_id", "id_column"]),
+    ],
+    ids=["missing-file", "unknown-column", "unknown-id-column"],
+)
+def test_ingestion_errors_name_file_source_and_key(
+    tmp_path: Path, source: dict, expected: list[str]
+) -> None:
+    (tmp_path / "crm.csv").write_text("id,mail\n1,a@example.com\n", encoding="utf-8")
+    path = _write(tmp_path, {"warehouse": "w.duckdb", "sources": {"crm": source}})
+    project = load_project(path)
+    raw = [a for a in build_assets(project) if a.key.to_user_string() == "raw_crm"]
+    with pytest.raises(dg.Failure) as error:
+        dg.materialize(raw, resources=build_resources(project))
+    message = error.value.description
+    assert str(path) in message
+    for part in expected:
+        assert part in message

@@ -1,0 +1,59 @@
+"""The code location loads, and every job resolves, for the shipped and a generated config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from orchestration.definitions import build_definitions
+from orchestration.project import REPO_ROOT, ProjectConfig
+
+EXPECTED_JOBS = {"meld_pipeline", "ingest_sources"}
+
+
+def _asset_names(defs: dg.Definitions) -> set[str]:
+    return {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+
+
+@pytest.mark.parametrize("config", ["config/demo.yaml"])
+def test_shipped_config_loads_and_jobs_resolve(config: str) -> None:
+    defs = build_definitions(REPO_ROOT / config)
+    for name in EXPECTED_JOBS:
+        assert defs.resolve_job_def(name).name == name
+    assets = _asset_names(defs)
+    for source in ("crm_contacts", "webshop_accounts", "support_tickets", "pos_loyalty"):
+        assert {f"raw_{source}", f"staged_{source}"} <= assets
+    assert {
+        "customer_records",
+        "quarantined_records",
+        "linkage_model",
+        "pairwise_matches",
+        "customer_clusters",
+        "golden_customers",
+        "linkage_evaluation",
+    } <= assets
+    assert defs.resolve_schedule_def("nightly_pipeline")
+    assert defs.resolve_sensor_def("landing_files_sensor")
+
+
+def test_every_asset_has_a_description(demo_project: ProjectConfig) -> None:
+    defs = build_definitions(demo_project.config_path)
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        description = graph.get(key).description
+        assert description and len(description) > 40, key
+
+
+def test_evaluation_asset_only_with_truth(write_project, small_demo: Path) -> None:
+    from tests.projects import demo_sources
+
+    sections = demo_sources(small_demo)
+    project = write_project({"sources": sections["sources"]})
+    assert "linkage_evaluation" not in _asset_names(build_definitions(project.config_path))
+
+
+def test_workspace_points_at_the_definitions_module() -> None:
+    text = (REPO_ROOT / "workspace.yaml").read_text(encoding="utf-8")
+    assert "module_name: orchestration.definitions" in text

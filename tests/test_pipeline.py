@@ -1,0 +1,170 @@
+"""End to end: materialize every real asset over generated data, then inspect the results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from assets.checks import build_checks
+from orchestration.definitions import build_assets, build_resources
+from orchestration.project import ProjectConfig
+from tests.projects import demo_sources, write_project_file
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def materialized(
+    small_demo: Path, mlflow_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[ProjectConfig, dg.ExecuteInProcessResult]:
+    """The whole pipeline materialized once for this module's tests."""
+    project = write_project_file(
+        tmp_path_factory.mktemp("pipeline"),
+        demo_sources(small_demo),
+        mlflow_uri=mlflow_uri,
+        experiment="test-pipeline",
+    )
+    result = dg.materialize(
+        [*build_assets(project), *build_checks(project)],
+        resources=build_resources(project),
+    )
+    assert result.success
+    return project, result
+
+
+def _rows(project: ProjectConfig, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(project.warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_input_record_is_a_customer_or_quarantined(materialized) -> None:
+    project, _ = materialized
+    raw_keys: set[tuple[str, int]] = set()
+    for source in project.sources:
+        raw_keys |= {
+            (source, row[0])
+            for row in _rows(project, f'SELECT source_row_number FROM "raw_{source}"')
+        }
+    clustered = {
+        tuple(r)
+        for r in _rows(
+            project,
+            "SELECT r.source_system, r.source_row_number FROM customer_clusters c "
+            "JOIN customer_records r USING (unique_id)",
+        )
+    }
+    quarantined = {
+        tuple(r)
+        for r in _rows(project, "SELECT source_system, source_row_number FROM quarantined_records")
+    }
+    assert clustered.isdisjoint(quarantined)
+    assert clustered | quarantined == raw_keys
+    assert quarantined, "the demo data carries unusable rows that must be quarantined"
+    reasons = {r[0] for r in _rows(project, "SELECT DISTINCT reason FROM quarantined_records")}
+    assert reasons <= {"missing_id", "duplicate_id", "no_identifying_fields"}
+
+
+def test_checks_pass_and_metadata_names_tables(materialized) -> None:
+    _, result = materialized
+    evaluations = result.get_asset_check_evaluations()
+    assert {e.check_name for e in evaluations} == {
+        "customer_clusters_conserve_records",
+        "golden_customers_one_row_per_customer",
+    }
+    assert all(e.passed for e in evaluations)
+    materializations = {
+        m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()
+    }
+    golden = materializations["golden_customers"].materialization.metadata
+    assert golden["dagster/table_name"].value == "warehouse.main.golden_customers"
+    assert golden["dagster/row_count"].value == golden["customers"].value > 0
+
+
+def test_golden_customers_one_per_customer_with_display_values(materialized) -> None:
+    project, _ = materialized
+    customers = _rows(project, "SELECT count(DISTINCT customer_id) FROM customer_clusters")[0][0]
+    golden = pd.DataFrame(
+        _rows(
+            project, "SELECT customer_id, first_name, record_count, sources FROM golden_customers"
+        ),
+        columns=["customer_id", "first_name", "record_count", "sources"],
+    )
+    assert len(golden) == customers == golden["customer_id"].nunique()
+    records = _rows(project, "SELECT count(*) FROM customer_records")[0][0]
+    assert golden["record_count"].sum() == records
+    # Display values keep their case: names start upper-case, unlike the matching form.
+    named = golden["first_name"].dropna()
+    assert (named.str[0] == named.str[0].str.upper()).mean() > 0.95
+
+
+def test_training_is_tracked_and_registered_in_mlflow(materialized) -> None:
+    project, result = materialized
+    client = MlflowClient(project.mlflow.tracking_uri)
+    experiment = client.get_experiment_by_name(project.mlflow.experiment)
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.tags["dagster_run_id"] == result.run_id
+    assert "blocking_rule_1" in run.data.params
+    assert float(run.data.params["match_threshold"]) == project.model.match_threshold
+    assert run.data.metrics["em_iterations_total"] >= 2
+    assert run.data.metrics["comparisons_to_score"] > 0
+    assert 0.0 < run.data.metrics["cluster_f1"] <= 1.0
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "charts")}
+    assert "charts/match_weights.html" in artifacts
+    versions = client.search_model_versions(f"name='{project.mlflow.registered_model}'")
+    assert [str(v.version) for v in versions] == ["1"]
+    assert versions[0].run_id == run.info.run_id
+
+
+def test_registered_model_scores_pairs(materialized) -> None:
+    project, _ = materialized
+    mlflow.set_tracking_uri(project.mlflow.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{project.mlflow.registered_model}/1")
+    record = {
+        "first_name": "anna",
+        "last_name": "lindqvist",
+        "date_of_birth": "1984-03-02",
+        "email": "anna.lindqvist@example.se",
+        "phone": "+46701234567",
+        "street": "storgatan 12",
+        "postcode": "11122",
+        "city": "stockholm",
+    }
+    other = {
+        "first_name": "piotr",
+        "last_name": "nowak",
+        "date_of_birth": "1950-11-20",
+        "email": "p.nowak@example.pl",
+        "phone": "+48601234567",
+        "street": "kwiatowa 3",
+        "postcode": "00-001",
+        "city": "warszawa",
+    }
+    rows = []
+    for left, right in [(record, record), (record, other)]:
+        row = {f"{k}_l": v for k, v in left.items()}
+        row.update({f"{k}_r": v for k, v in right.items()})
+        rows.append(row)
+    scores = model.predict(pd.DataFrame(rows))
+    assert scores.loc[0, "match_probability"] > 0.99
+    assert scores.loc[1, "match_probability"] < 0.01
+    assert scores.loc[0, "match_weight"] > scores.loc[1, "match_weight"]
+
+
+def test_evaluation_is_recorded(materialized) -> None:
+    project, _ = materialized
+    metrics = dict(_rows(project, "SELECT metric, value FROM linkage_evaluation"))
+    for name in ("pairwise_precision", "pairwise_recall", "pairwise_f1", "cluster_f1"):
+        assert 0.0 <= metrics[name] <= 1.0
+    # The demo data is linkable: a working pipeline finds most true pairs.
+    assert metrics["pairwise_f1"] > 0.7
