@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 from splink import DuckDBAPI, Linker
 
+from linkage.clustering import apply_link_vetoes
 from linkage.warehouse import drop_splink_tables, quote, row_count
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def predict_pairs(
     finally:
         db_api.delete_tables_created_by_splink_from_db()
         drop_splink_tables(con)
+    apply_link_vetoes(con, out_table)
     pairs = row_count(con, out_table)
     logger.info("scored pairs: kept %d at match probability >= %s", pairs, floor)
     return pairs
