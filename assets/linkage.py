@@ -12,6 +12,7 @@ from linkage.clustering import cluster_records
 from linkage.model import predict_pairs
 from orchestration.project import ProjectConfig
 from orchestration.resources import MlflowResource, WarehouseResource
+from training.charts import cluster_sizes_png, markdown_image, match_weights_png
 from training.model_store import MODEL_TABLE, StoredModel, latest_model, record_model
 from training.tracking import log_training_run
 from training.train import TrainingOptions, train_linkage_model
@@ -100,6 +101,9 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 "training_seconds": round(result.seconds, 2),
                 "match_weights_chart": dg.MetadataValue.path(str(result.charts["match_weights"])),
                 "model_json": dg.MetadataValue.path(str(model_path)),
+                "match_weights": dg.MetadataValue.md(
+                    markdown_image(match_weights_png(result.model), "match weights")
+                ),
             }
         )
 
@@ -164,6 +168,9 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 "singleton_customers": summary.singletons,
                 "match_threshold": stored.match_threshold,
                 "customers_by_record_count": {str(size): int(n) for size, n in sizes},
+                "customer_sizes": dg.MetadataValue.md(
+                    markdown_image(cluster_sizes_png(sizes), "customer sizes")
+                ),
             }
         )
 
