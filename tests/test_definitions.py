@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -57,3 +60,18 @@ def test_evaluation_asset_only_with_truth(write_project, small_demo: Path) -> No
 def test_workspace_points_at_the_definitions_module() -> None:
     text = (REPO_ROOT / "workspace.yaml").read_text(encoding="utf-8")
     assert "module_name: orchestration.definitions" in text
+
+
+@pytest.mark.slow
+def test_dg_check_defs_accepts_the_project() -> None:
+    dg = Path(sys.executable).parent / "dg"
+    result = subprocess.run(
+        [str(dg), "check", "defs"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MELD_CONFIG": str(REPO_ROOT / "config/demo.yaml")},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All definitions loaded successfully" in result.stdout + result.stderr
