@@ -136,6 +136,8 @@ class CountrySpec:
     nicknames_male: dict[str, tuple[str, ...]] = field(default_factory=dict)
     nicknames_female: dict[str, tuple[str, ...]] = field(default_factory=dict)
     street_abbreviations: tuple[tuple[str, str], ...] = ()
+    excluded_mobile_ranges: tuple[str, ...] = ()
+    """Starts of national numbers inside ``mobile_prefixes`` that belong elsewhere."""
 
 
 COUNTRIES: dict[str, CountrySpec] = {
@@ -437,6 +439,7 @@ COUNTRIES: dict[str, CountrySpec] = {
         mobile_prefixes=tuple(
             (p, 10) for p in ("71", "72", "73", "74", "75", "78", *(f"77{d}" for d in range(1, 10)))
         ),
+        excluded_mobile_ranges=("7457", "7509", "7524", "7781", "7797", "7829", "7839"),
         phone_prefix_len=4,
         phone_groups=(),
         cities=(
@@ -740,15 +743,29 @@ def _pick(values: np.ndarray, condition: np.ndarray, other: np.ndarray) -> np.nd
     return out
 
 
-def _dedupe(values: np.ndarray, redraw: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Replace later duplicates by ``redraw(indices)`` until all values are unique."""
+_MAX_DEDUPE_ROUNDS = 50
+
+
+def _dedupe(
+    values: np.ndarray, redraw: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Replace later duplicates by ``redraw(indices, current)`` until all values are unique.
+
+    Raises:
+        RuntimeError: If duplicates remain after ``_MAX_DEDUPE_ROUNDS`` rounds, which
+            means ``redraw`` cannot produce enough distinct values.
+    """
     values = values.copy()
-    while True:
+    for _ in range(_MAX_DEDUPE_ROUNDS):
         duplicated = pd.Series(values).duplicated().to_numpy()
         if not duplicated.any():
             return values
         idx = np.flatnonzero(duplicated)
-        values[idx] = redraw(idx)
+        values[idx] = redraw(idx, values[idx])
+    raise RuntimeError(
+        f"{int(duplicated.sum())} values still duplicated after {_MAX_DEDUPE_ROUNDS} rounds, "
+        f"e.g. {values[duplicated][0]!r}"
+    )
 
 
 def _object_array(values: Iterable[object]) -> np.ndarray:
@@ -966,22 +983,33 @@ def _addresses(
     return out
 
 
-def _mobiles(rng: np.random.Generator, country: np.ndarray) -> np.ndarray:
-    """Unique, valid mobile numbers in E.164."""
+def _random_mobiles(rng: np.random.Generator, spec: CountrySpec, size: int) -> np.ndarray:
+    """Random E.164 mobiles of one country, outside its excluded ranges."""
+    excluded = tuple(f"+{spec.calling_code}{start}" for start in spec.excluded_mobile_ranges)
+    numbers = np.empty(size, dtype=object)
+    todo = np.arange(size)
+    while len(todo):
+        prefixes = rng.integers(0, len(spec.mobile_prefixes), len(todo)).tolist()
+        rest = rng.random(len(todo)).tolist()
+        numbers[todo] = [
+            f"+{spec.calling_code}{prefix}"
+            f"{int(u * 10 ** (length - len(prefix))):0{length - len(prefix)}d}"
+            for (prefix, length), u in zip(
+                (spec.mobile_prefixes[p] for p in prefixes), rest, strict=True
+            )
+        ]
+        todo = todo[[numbers[i].startswith(excluded) for i in todo]] if excluded else todo[:0]
+    return numbers
 
-    def draw(indices: np.ndarray) -> np.ndarray:
+
+def _mobiles(rng: np.random.Generator, country: np.ndarray) -> np.ndarray:
+    """Unique, valid mobile numbers in E.164, one per person."""
+
+    def draw(indices: np.ndarray, _current: np.ndarray | None = None) -> np.ndarray:
         numbers = np.empty(len(indices), dtype=object)
         for code, spec in COUNTRIES.items():
             sub = np.flatnonzero(country[indices] == code)
-            prefixes = rng.integers(0, len(spec.mobile_prefixes), len(sub)).tolist()
-            rest = rng.random(len(sub)).tolist()
-            numbers[sub] = [
-                f"+{spec.calling_code}{prefix}"
-                f"{int(u * 10 ** (length - len(prefix))):0{length - len(prefix)}d}"
-                for (prefix, length), u in zip(
-                    (spec.mobile_prefixes[p] for p in prefixes), rest, strict=True
-                )
-            ]
+            numbers[sub] = _random_mobiles(rng, spec, len(sub))
         return numbers
 
     return _dedupe(draw(np.arange(len(country))), draw)
@@ -1040,11 +1068,12 @@ def _emails(
 
 
 def _unique_emails(rng: np.random.Generator, emails: np.ndarray) -> np.ndarray:
-    def redraw(indices: np.ndarray) -> np.ndarray:
-        suffixes = rng.integers(1, 100, len(indices)).tolist()
+    def redraw(_indices: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """Append a digit or two to the local part; repeats keep growing until unique."""
+        suffixes = rng.integers(1, 100, len(current)).tolist()
         return _object_array(
-            "{0}{2}@{1}".format(*emails[i].split("@"), k)
-            for i, k in zip(indices, suffixes, strict=True)
+            "{0}{2}@{1}".format(*email.split("@"), k)
+            for email, k in zip(current, suffixes, strict=True)
         )
 
     return _dedupe(emails, redraw)
@@ -1512,7 +1541,7 @@ _SOURCE_BUILDERS: dict[str, Callable[[_Draws], dict[str, np.ndarray]]] = {
 
 def _unique_ints(rng: np.random.Generator, size: int, high: int) -> np.ndarray:
     values = rng.integers(0, high, size, dtype=np.int64)
-    return _dedupe(values, lambda idx: rng.integers(0, high, len(idx), dtype=np.int64))
+    return _dedupe(values, lambda idx, _: rng.integers(0, high, len(idx), dtype=np.int64))
 
 
 def _record_counts(rng: np.random.Generator, persons: int) -> dict[str, np.ndarray]:

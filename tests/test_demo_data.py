@@ -1,0 +1,378 @@
+"""Tests for the deterministic demo data generator."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import phonenumbers
+import pytest
+import yaml
+from unidecode import unidecode
+
+from linkage.demo_data import build_persons, format_phone, generate, main
+
+PERSONS = 300
+SEED = 7
+
+EXPECTED_COLUMNS = {
+    "crm_contacts": [
+        "contact_id",
+        "given_name",
+        "family_name",
+        "birth_date",
+        "email_address",
+        "mobile",
+        "street",
+        "zip",
+        "town",
+        "country_code",
+    ],
+    "webshop_accounts": ["account_no", "full_name", "email", "phone", "shipping_address", "dob"],
+    "support_tickets": ["ticket_contact_id", "name", "contact_email", "contact_phone", "country"],
+    "pos_loyalty": [
+        "card_number",
+        "first",
+        "surname",
+        "born",
+        "phone_no",
+        "postal_code",
+        "city",
+        "country",
+    ],
+}
+FILES = {
+    "crm_contacts": "landing/crm_contacts.csv",
+    "webshop_accounts": "landing/webshop_accounts.csv",
+    "support_tickets": "landing/support_tickets.jsonl",
+    "pos_loyalty": "landing/pos_loyalty.parquet",
+}
+IDENTITY_COLUMNS = {
+    "crm_contacts": ["given_name", "family_name", "email_address", "mobile"],
+    "webshop_accounts": ["full_name", "email", "phone"],
+    "support_tickets": ["name", "contact_email", "contact_phone"],
+    "pos_loyalty": ["first", "surname", "phone_no"],
+}
+DOB_COLUMNS = {
+    "crm_contacts": ("birth_date", "%Y-%m-%d"),
+    "webshop_accounts": ("dob", "%d/%m/%Y"),
+    "pos_loyalty": ("born", "%d.%m.%Y"),
+}
+COUNTRY_CODES = {"SE", "NO", "DE", "PL", "GB"}
+TRANSLITERATION = str.maketrans({"ö": "oe", "ä": "ae", "ü": "ue", "å": "aa", "ø": "oe", "ß": "ss"})
+
+
+def read_source(out: Path, source: str) -> pd.DataFrame:
+    """Read a source as written, every value a string and nulls as ""."""
+    path = out / FILES[source]
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    if path.suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        return pd.DataFrame(rows).fillna("")
+    return pd.read_parquet(path).fillna("")
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("demo")
+    generate(directory, PERSONS, SEED)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def sources(out: Path) -> dict[str, pd.DataFrame]:
+    return {source: read_source(out, source) for source in FILES}
+
+
+@pytest.fixture(scope="module")
+def truth(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "landing/truth.csv", dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def people() -> pd.DataFrame:
+    return build_persons(PERSONS, SEED).set_index("person_id")
+
+
+def with_person(
+    records: pd.DataFrame, source: str, truth: pd.DataFrame, people: pd.DataFrame
+) -> pd.DataFrame:
+    """Records joined to the true person they describe."""
+    id_column = EXPECTED_COLUMNS[source][0]
+    links = truth[truth["source"] == source][["record_id", "person_id"]]
+    joined = records.merge(links, left_on=id_column, right_on="record_id")
+    return joined.join(people, on="person_id", rsuffix="_true")
+
+
+def written_files(directory: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_same_seed_writes_identical_bytes(tmp_path: Path) -> None:
+    generate(tmp_path / "a", PERSONS, SEED)
+    generate(tmp_path / "b", PERSONS, SEED)
+    first, second = written_files(tmp_path / "a"), written_files(tmp_path / "b")
+    assert sorted(first) == sorted([*FILES.values(), "landing/truth.csv", "meld.yaml"])
+    assert first == second
+
+
+def test_different_seed_writes_different_records(tmp_path: Path) -> None:
+    generate(tmp_path / "a", PERSONS, SEED)
+    generate(tmp_path / "b", PERSONS, SEED + 1)
+    first, second = written_files(tmp_path / "a"), written_files(tmp_path / "b")
+    for path in FILES.values():
+        assert first[path] != second[path], path
+    assert first["meld.yaml"] == second["meld.yaml"]
+
+
+@pytest.mark.parametrize("source", list(FILES))
+def test_source_has_exactly_the_documented_columns(
+    sources: dict[str, pd.DataFrame], source: str
+) -> None:
+    assert list(sources[source].columns) == EXPECTED_COLUMNS[source]
+
+
+def test_generate_returns_rows_written_per_source(tmp_path: Path) -> None:
+    counts = generate(tmp_path, 120, 3)
+    assert counts == {source: len(read_source(tmp_path, source)) for source in FILES}
+
+
+def test_truth_covers_exactly_the_records_with_an_id(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame
+) -> None:
+    assert list(truth.columns) == ["source", "record_id", "person_id"]
+    for source, records in sources.items():
+        ids = records[EXPECTED_COLUMNS[source][0]]
+        expected = set(ids[ids.str.strip() != ""])
+        assert set(truth.loc[truth["source"] == source, "record_id"]) == expected, source
+    assert not truth.duplicated(["source", "record_id"]).any()
+
+
+def test_truth_links_records_to_generated_persons(
+    truth: pd.DataFrame, people: pd.DataFrame
+) -> None:
+    linked = set(truth["person_id"])
+    assert linked <= set(people.index)
+    assert len(linked) >= 0.99 * PERSONS  # everyone has a record, a few only without an id
+
+
+@pytest.mark.parametrize("source", list(FILES))
+def test_ids_are_unique_within_a_source(sources: dict[str, pd.DataFrame], source: str) -> None:
+    ids = sources[source][EXPECTED_COLUMNS[source][0]]
+    present = ids[ids != ""]
+    assert present.is_unique
+    assert len(present) >= 0.99 * len(ids)
+
+
+@pytest.mark.parametrize("source", list(FILES))
+def test_every_source_has_rows_to_quarantine(sources: dict[str, pd.DataFrame], source: str) -> None:
+    records = sources[source]
+    empty_id = records[EXPECTED_COLUMNS[source][0]] == ""
+    no_identity = (records[IDENTITY_COLUMNS[source]] == "").all(axis=1)
+    assert empty_id.sum() >= 1
+    assert (no_identity & ~empty_id).sum() >= 1
+    assert (empty_id | no_identity).mean() < 0.02
+
+
+def test_about_3_3_records_per_person(sources: dict[str, pd.DataFrame]) -> None:
+    per_person = sum(len(records) for records in sources.values()) / PERSONS
+    assert 3.0 <= per_person <= 3.6
+
+
+def test_e164_phones_are_valid_numbers(sources: dict[str, pd.DataFrame]) -> None:
+    phones = pd.concat(
+        [
+            sources["crm_contacts"]["mobile"],
+            sources["webshop_accounts"]["phone"],
+            sources["support_tickets"]["contact_phone"],
+            sources["pos_loyalty"]["phone_no"],
+        ]
+    )
+    e164 = phones[phones.str.fullmatch(r"\+\d{8,15}")]
+    assert len(e164) > 100
+    valid = [phonenumbers.is_valid_number(phonenumbers.parse(number)) for number in e164]
+    assert sum(valid) / len(valid) >= 0.99
+
+
+@pytest.mark.parametrize(
+    ("source", "phone", "country"),
+    [("crm_contacts", "mobile", "country_code"), ("pos_loyalty", "phone_no", "country")],
+)
+def test_phones_in_any_format_parse_with_the_record_country(
+    sources: dict[str, pd.DataFrame], source: str, phone: str, country: str
+) -> None:
+    records = sources[source]
+    region = records[country].str.upper()
+    usable = records[(records[phone] != "") & region.isin(COUNTRY_CODES)]
+    assert usable[phone].str.contains(r"^0|^\(", regex=True).any()  # national formats occur
+    valid = [
+        phonenumbers.is_valid_number(phonenumbers.parse(number, code.upper()))
+        for number, code in zip(usable[phone], usable[country], strict=True)
+    ]
+    assert sum(valid) / len(valid) >= 0.98
+
+
+def test_mobiles_are_valid_mobile_numbers(people: pd.DataFrame) -> None:
+    mobile_types = {
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    }
+    for number, country in zip(people["mobile"], people["country"], strict=True):
+        parsed = phonenumbers.parse(number)
+        assert phonenumbers.region_code_for_number(parsed) == country
+        assert phonenumbers.number_type(parsed) in mobile_types, number
+
+
+@pytest.mark.parametrize(
+    ("style", "expected"),
+    [
+        ("e164", "+46701234567"),
+        ("intl_spaced", "+46 70 123 45 67"),
+        ("intl_00", "0046 70 123 45 67"),
+        ("national", "070-123 45 67"),
+        ("national_compact", "0701234567"),
+        ("trunk_paren", "(0)70 1234567"),
+        ("dashed", "+46-70-123-45-67"),
+    ],
+)
+def test_format_phone_writes_swedish_mobile_in_each_style(style: str, expected: str) -> None:
+    assert format_phone("+46701234567", "SE", style) == expected
+
+
+POSTCODE_PATTERNS = {
+    "SE": r"\d{3} \d{2}",
+    "NO": r"\d{4}",
+    "DE": r"\d{5}",
+    "PL": r"\d{2}-\d{3}",
+    "GB": r"[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}",
+}
+
+
+def test_true_postcodes_follow_the_country_format(people: pd.DataFrame) -> None:
+    for column in ("postcode", "old_postcode"):
+        for country, pattern in POSTCODE_PATTERNS.items():
+            codes = people.loc[people["country"] == country, column].dropna()
+            assert codes.str.fullmatch(pattern).all(), (column, country)
+
+
+def test_most_crm_postcodes_are_formatted_for_their_country(
+    sources: dict[str, pd.DataFrame],
+) -> None:
+    crm = sources["crm_contacts"]
+    crm = crm[crm["zip"] != ""]
+    matches = [
+        bool(re.fullmatch(POSTCODE_PATTERNS[country], code))
+        for code, country in zip(crm["zip"], crm["country_code"], strict=True)
+        if country in POSTCODE_PATTERNS
+    ]
+    assert 0.8 <= sum(matches) / len(matches) < 1.0  # formatted, with some noise
+
+
+def test_webshop_names_mix_orders_and_titles(sources: dict[str, pd.DataFrame]) -> None:
+    names = sources["webshop_accounts"]["full_name"]
+    assert names.str.contains(", ").sum() >= 10
+    assert names.str.match(r"(Dr\.?|Mrs?\.?|Ms|Miss|Herr|Frau|Pan|Pani) ").sum() >= 3
+
+
+def test_some_names_lose_or_transliterate_diacritics(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, people: pd.DataFrame
+) -> None:
+    lost = transliterated = 0
+    for source, first, last in (
+        ("crm_contacts", "given_name", "family_name"),
+        ("pos_loyalty", "first", "surname"),
+    ):
+        joined = with_person(sources[source], source, truth, people)
+        for written, true in ((first, "first_name"), (last, "last_name")):
+            differs = joined[written] != joined[true]
+            lost += (differs & (joined[written] == joined[true].map(unidecode))).sum()
+            spelled_out = joined[true].str.translate(TRANSLITERATION)
+            transliterated += (differs & (joined[written] == spelled_out)).sum()
+    assert lost >= 3
+    assert transliterated >= 1
+
+
+def test_some_dates_of_birth_have_day_and_month_swapped(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, people: pd.DataFrame
+) -> None:
+    swapped = 0
+    for source, (column, fmt) in DOB_COLUMNS.items():
+        joined = with_person(sources[source], source, truth, people)
+        dob = pd.to_datetime(joined["date_of_birth"])
+        candidates = (dob.dt.day <= 12) & (dob.dt.day != dob.dt.month)
+        mirrored = pd.to_datetime(
+            {"year": dob.dt.year, "month": dob.dt.day.where(candidates, 1), "day": dob.dt.month}
+        ).dt.strftime(fmt)
+        swapped += (candidates & (joined[column] == mirrored)).sum()
+        assert (joined[column] == dob.dt.strftime(fmt)).mean() > 0.8, source
+    assert swapped >= 1
+
+
+def test_some_records_use_nicknames_or_old_details(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, people: pd.DataFrame
+) -> None:
+    crm = with_person(sources["crm_contacts"], "crm_contacts", truth, people)
+    support = with_person(sources["support_tickets"], "support_tickets", truth, people)
+    old_email = crm["email_changed"] & (crm["email_address"].str.lower() == crm["alt_email"])
+    old_address = crm["moved"] & crm["zip"].eq(crm["old_postcode"]) & crm["zip"].ne(crm["postcode"])
+    upper_email = support["contact_email"].str.fullmatch(r"[^a-z]+@[^a-z]+")
+    assert old_email.sum() >= 1
+    assert old_address.sum() >= 1
+    assert upper_email.sum() >= 1
+
+
+def test_households_share_surname_and_address(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, people: pd.DataFrame
+) -> None:
+    crm = with_person(sources["crm_contacts"], "crm_contacts", truth, people)
+    crm = crm[(crm["family_name"] != "") & (crm["street"] != "") & (crm["zip"] != "")]
+    shared = crm.groupby(["family_name", "street", "zip"])["person_id"].nunique()
+    assert (shared >= 2).sum() >= 5
+    households = people.dropna(subset=["household_id"]).groupby("household_id")
+    assert 0.2 <= households.ngroups * 2 / PERSONS <= 0.3
+    assert (households["first_name"].nunique() == 2).all()
+    assert (households["street"].nunique() == 1).all()
+
+
+def test_common_names_are_shared_by_different_people(people: pd.DataFrame) -> None:
+    full_names = people["first_name"] + " " + people["last_name"]
+    assert full_names.duplicated().any()
+    assert people["last_name"].value_counts().iloc[0] >= 10
+
+
+def test_config_points_at_written_files_and_columns(
+    out: Path, sources: dict[str, pd.DataFrame], truth: pd.DataFrame
+) -> None:
+    config = yaml.safe_load((out / "meld.yaml").read_text(encoding="utf-8"))
+    assert config["warehouse"] == "warehouse.duckdb"
+    assert config["mlflow"] == {"tracking_uri": "sqlite:///mlflow.db", "experiment": "meld-demo"}
+    assert list(config["sources"]) == list(FILES)
+    for name, source in config["sources"].items():
+        assert (out / source["path"]).is_file()
+        columns = set(sources[name].columns)
+        assert source["id_column"] == EXPECTED_COLUMNS[name][0]
+        for mapping in source["fields"].values():
+            assert (mapping["column"] if isinstance(mapping, dict) else mapping) in columns
+    assert (out / config["truth"]["path"]).is_file()
+    assert config["truth"]["entity_column"] in truth.columns
+
+
+def test_main_writes_files_and_prints_one_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main([str(tmp_path), "--persons", "50", "--seed", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 7  # four sources, truth, config, total
+    assert (tmp_path / "meld.yaml").is_file()
+
+
+def test_generate_rejects_zero_persons(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        generate(tmp_path, 0, 1)
