@@ -168,3 +168,24 @@ def test_evaluation_is_recorded(materialized) -> None:
         assert 0.0 <= metrics[name] <= 1.0
     # The demo data is linkable: a working pipeline finds most true pairs.
     assert metrics["pairwise_f1"] > 0.7
+
+
+def test_model_ships_no_contact_values(materialized) -> None:
+    """Frequency lookups travel with the model only for names and places, never contacts,
+    and only for values many records share."""
+    project, result = materialized
+    folder = project.artifacts / "models" / result.run_id / "term_frequencies"
+    shipped = {path.stem for path in folder.glob("*.parquet")}
+    assert {"first_name", "last_name"} <= shipped
+    assert not shipped & {"email", "phone"}
+    records = _rows(project, "SELECT count(first_name) FROM customer_records")[0][0]
+    lookup = pd.read_parquet(folder / "first_name.parquet")
+    assert (lookup["tf_first_name"] * records >= 4.5).all()
+    rare = _rows(
+        project,
+        "SELECT count(*) FROM (SELECT first_name FROM customer_records "
+        "WHERE first_name IS NOT NULL GROUP BY 1 HAVING count(*) < 5)",
+    )[0][0]
+    assert rare > 0 and len(lookup) < _rows(
+        project, "SELECT count(DISTINCT first_name) FROM customer_records"
+    )[0][0]

@@ -91,6 +91,12 @@ def score_pairs_frame(
     right.columns = columns
     left.insert(0, "unique_id", [f"l{i}" for i in range(len(pairs))])
     right.insert(0, "unique_id", [f"r{i}" for i in range(len(pairs))])
+    shipped = tf_paths or {}
+    for column in tf_columns(model):
+        if column not in shipped:
+            # No lookup travels with the model for this column: neutral adjustment.
+            left[f"tf_{column}"] = None
+            right[f"tf_{column}"] = None
     if "date_of_birth" in columns:
         for frame in (left, right):
             frame["date_of_birth"] = pd.to_datetime(frame["date_of_birth"]).dt.date

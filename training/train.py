@@ -160,7 +160,9 @@ def train_linkage_model(
         comparisons_to_score = int(counts[-1]["cumulative_comparison_count"]) if counts else 0
         model = linker.misc.save_model_to_json()
         charts = _save_charts(linker, artifact_dir / "charts")
-        term_frequencies = _save_term_frequencies(linker, artifact_dir / "term_frequencies")
+        term_frequencies = _save_term_frequencies(
+            linker, con, table, artifact_dir / "term_frequencies"
+        )
     finally:
         db_api.delete_tables_created_by_splink_from_db()
         drop_splink_tables(con)
@@ -202,13 +204,31 @@ def _save_charts(linker: Linker, chart_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def _save_term_frequencies(linker: Linker, out_dir: Path) -> dict[str, Path]:
-    """Save each term-frequency lookup so scoring outside the pipeline agrees with it."""
+PRIVATE_TF_COLUMNS: frozenset[str] = frozenset({"email", "phone"})
+"""Identifiers whose frequency lookups would list people's contacts: never shipped."""
+
+MIN_SHIPPED_COUNT = 5
+"""A value's frequency is shipped with the model only when this many records share it."""
+
+
+def _save_term_frequencies(
+    linker: Linker, con: duckdb.DuckDBPyConnection, table: str, out_dir: Path
+) -> dict[str, Path]:
+    """Save term-frequency lookups that can travel with the model without exposing people.
+
+    Lookups for e-mail and phone are not saved, and other lookups keep only values
+    shared by at least :data:`MIN_SHIPPED_COUNT` records. Scoring with the saved lookups
+    gives a neutral adjustment to any value not in them.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
     for column in linker._settings_obj._term_frequency_columns:
         name = column.unquote().name
+        if name in PRIVATE_TF_COLUMNS:
+            continue
         frame = linker.table_management.compute_tf_table(name).as_pandas_dataframe()
+        values = con.execute(f"SELECT count({quote(name)}) FROM {quote(table)}").fetchall()[0][0]
+        frame = frame[frame[f"tf_{name}"] * values >= MIN_SHIPPED_COUNT - 0.5]
         path = out_dir / f"{name}.parquet"
         frame.to_parquet(path, index=False)
         paths[name] = path
