@@ -47,6 +47,8 @@ ROWS = [
     ("3", "Anna Berg again", "anna2@example.se", "", "", "", ""),
     ("4", "", "", "12", "01/01/1990", "Storgatan 1, 111 22 Stockholm", "SE"),
     ("5", "'; DROP TABLE raw_shop; --", "robert@example.com", "", "", "", ""),
+    ("6", "Nela", "nela@example.pl", "", "", "", ""),
+    ("7", "Herr Müller", "mueller@example.de", "", "", "", ""),
 ]
 
 
@@ -145,3 +147,15 @@ def test_sql_looking_values_are_data(staged) -> None:
     robert = _record(con, "5")
     assert robert["email"] == "robert@example.com"
     assert con.execute("SELECT count(*) FROM raw_shop").fetchall()[0][0] == len(ROWS)
+
+
+@pytest.mark.parametrize(
+    ("record_id", "first", "last"),
+    [("6", "nela", None), ("7", None, "muller")],
+    ids=["lone-name-is-given-name", "title-marks-surname"],
+)
+def test_lone_names(staged, record_id: str, first: str | None, last: str | None) -> None:
+    con, _ = staged
+    record = _record(con, record_id)
+    assert (record["first_name"] if pd.notna(record["first_name"]) else None) == first
+    assert (record["last_name"] if pd.notna(record["last_name"]) else None) == last
