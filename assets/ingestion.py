@@ -104,6 +104,7 @@ def _staged_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg
                 source_system=name,
                 fields=fields,
                 default_country=source.default_country,
+                dob_range=project.dob_range,
             )
             metadata = table_metadata(con, result.staged_table)
         context.log.info(

@@ -50,7 +50,7 @@ import yaml
 from assets.checks import build_checks
 from linkage.demo_data import generate
 from linkage.warehouse import quote, table_exists
-from orchestration.definitions import build_assets, build_resources
+from orchestration.build import build_assets, build_resources
 from orchestration.project import load_project
 
 logger = logging.getLogger("benchmarks.accuracy")

@@ -150,8 +150,10 @@ def _name_parts(raw: str) -> tuple[str | None, str | None, str | None]:
 
 def _full_name_parts(raw: str) -> tuple[str | None, ...]:
     first, last = std.split_full_name(raw)
-    if first is None and last is not None and std.standardise_name(raw).value == (
-        std.fold_for_matching(raw)
+    if (
+        first is None
+        and last is not None
+        and std.standardise_name(raw).value == (std.fold_for_matching(raw))
     ):
         # A lone name with no title ("Nela" signing a ticket) is a given name;
         # with a title ("Herr Müller") it stays the surname.

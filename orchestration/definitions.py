@@ -1,67 +1,13 @@
-"""The one Dagster ``Definitions`` of Meld, built from the project config.
+"""The one Dagster ``Definitions`` of Meld, for the config named by ``MELD_CONFIG``.
 
-The config file is read here and only here: ``MELD_CONFIG`` (default
-``config/demo.yaml``) when Dagster loads this module, or any path given to
-:func:`build_definitions` by tests and tools.
+The config file is read here and only here, when Dagster loads this module:
+``MELD_CONFIG`` (default ``config/demo.yaml``). Everything else builds definitions for
+an explicit config through :mod:`orchestration.build`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import dagster as dg
-
-from assets.checks import build_checks
-from assets.evaluation import build_evaluation_assets
-from assets.ingestion import build_ingestion_assets
-from assets.linkage import build_linkage_assets
-from assets.mastering import golden_customers
-from orchestration.jobs import JOBS
-from orchestration.project import ProjectConfig, config_path_from_env, load_project
-from orchestration.resources import MlflowResource, WarehouseResource
-from orchestration.schedules import SCHEDULES
-from orchestration.sensors import build_landing_sensor
-
-
-def build_resources(project: ProjectConfig) -> dict[str, dg.ConfigurableResource]:
-    """The warehouse and MLflow resources for a project."""
-    return {
-        "warehouse": WarehouseResource(path=str(project.warehouse)),
-        "mlflow": MlflowResource(
-            tracking_uri=project.mlflow.tracking_uri,
-            experiment=project.mlflow.experiment,
-            artifact_location=project.mlflow.artifact_location,
-            registered_model=project.mlflow.registered_model,
-        ),
-    }
-
-
-def build_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
-    """Every asset of the pipeline for a project, in flow order."""
-    return [
-        *build_ingestion_assets(project),
-        *build_linkage_assets(project),
-        golden_customers,
-        *build_evaluation_assets(project),
-    ]
-
-
-def build_definitions(config_path: str | Path) -> dg.Definitions:
-    """Definitions for the project described by ``config_path``.
-
-    Steps run in one process: the DuckDB warehouse is a single file that one writer
-    holds at a time.
-    """
-    project = load_project(config_path)
-    return dg.Definitions(
-        assets=build_assets(project),
-        asset_checks=build_checks(project),
-        jobs=JOBS,
-        schedules=SCHEDULES,
-        sensors=[build_landing_sensor(project)],
-        resources=build_resources(project),
-        executor=dg.in_process_executor,
-    )
-
+from orchestration.build import build_definitions
+from orchestration.project import config_path_from_env
 
 defs = build_definitions(config_path_from_env())

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -146,6 +147,17 @@ class ProjectConfig(_Strict):
     sources: dict[SourceName, SourceConfig] = Field(min_length=1)
     truth: TruthConfig | None = None
     model: ModelConfig = ModelConfig()
+    dob_range: tuple[date, date] | None = Field(
+        default=None,
+        description="Earliest and latest plausible date of birth; default an age of 0 to 120.",
+    )
+
+    @field_validator("dob_range")
+    @classmethod
+    def _ordered_range(cls, value: tuple[date, date] | None) -> tuple[date, date] | None:
+        if value is not None and value[0] >= value[1]:
+            raise ValueError(f"earliest {value[0]} must be before latest {value[1]}")
+        return value
 
     @property
     def base_dir(self) -> Path:

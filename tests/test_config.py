@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
 
-from orchestration.definitions import build_assets, build_resources
+from orchestration.build import build_assets, build_resources
 from orchestration.project import ConfigError, load_project
 
 
@@ -93,6 +94,17 @@ def test_config_errors_name_file_and_key(tmp_path: Path, config: dict, expected:
     assert str(path) in message
     for part in expected:
         assert part in message
+
+
+def test_dob_range(tmp_path: Path) -> None:
+    config = {"warehouse": "w.duckdb", "sources": {"crm": _source()}}
+    assert load_project(_write(tmp_path, config)).dob_range is None
+    config["dob_range"] = ["1890-01-01", "2010-12-31"]
+    project = load_project(_write(tmp_path, config))
+    assert project.dob_range == (date(1890, 1, 1), date(2010, 12, 31))
+    config["dob_range"] = ["2010-01-01", "1890-12-31"]
+    with pytest.raises(ConfigError, match="dob_range"):
+        load_project(_write(tmp_path, config))
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from orchestration.definitions import build_definitions
+from orchestration.build import build_definitions
 from orchestration.project import REPO_ROOT, ProjectConfig
 
 EXPECTED_JOBS = {"meld_pipeline", "ingest_sources"}

@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from assets.checks import build_checks
-from orchestration.definitions import build_assets, build_resources
+from orchestration.build import build_assets, build_resources
 from orchestration.project import ProjectConfig
 from tests.projects import demo_sources, write_project_file
 
@@ -186,6 +186,8 @@ def test_model_ships_no_contact_values(materialized) -> None:
         "SELECT count(*) FROM (SELECT first_name FROM customer_records "
         "WHERE first_name IS NOT NULL GROUP BY 1 HAVING count(*) < 5)",
     )[0][0]
-    assert rare > 0 and len(lookup) < _rows(
-        project, "SELECT count(DISTINCT first_name) FROM customer_records"
-    )[0][0]
+    assert (
+        rare > 0
+        and len(lookup)
+        < _rows(project, "SELECT count(DISTINCT first_name) FROM customer_records")[0][0]
+    )

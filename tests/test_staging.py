@@ -159,3 +159,28 @@ def test_lone_names(staged, record_id: str, first: str | None, last: str | None)
     record = _record(con, record_id)
     assert (record["first_name"] if pd.notna(record["first_name"]) else None) == first
     assert (record["last_name"] if pd.notna(record["last_name"]) else None) == last
+
+
+def test_dates_outside_the_plausible_range_are_nulled(tmp_path: Path) -> None:
+    path = tmp_path / "old.csv"
+    path.write_text("id,name,dob\n1,Anna Berg,01/02/1899\n2,Olle Berg,01/02/1950\n")
+    fields = {"full_name": FieldSpec("name"), "date_of_birth": FieldSpec("dob", "%d/%m/%Y")}
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_raw_source(
+        con,
+        source_system="old",
+        pattern=path,
+        id_column="id",
+        mapped_columns={k: v.column for k, v in fields.items()},
+    )
+    stage_source(con, source_system="old", fields=fields)
+    default = dict(con.execute("SELECT source_record_id, date_of_birth FROM staged_old").fetchall())
+    assert default["1"] is None and default["2"] == date(1950, 2, 1)
+    problems = con.execute("SELECT source_record_id, problem FROM quality_issues_old").fetchall()
+    assert problems == [("1", "date_out_of_range")]
+    stage_source(
+        con, source_system="old", fields=fields, dob_range=(date(1890, 1, 1), date(1940, 1, 1))
+    )
+    widened = dict(con.execute("SELECT source_record_id, date_of_birth FROM staged_old").fetchall())
+    assert widened["1"] == date(1899, 2, 1) and widened["2"] is None
+    con.close()

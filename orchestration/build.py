@@ -1,0 +1,63 @@
+"""Build Dagster definitions for a project config, with no side effects at import.
+
+Tests, benchmarks and tools import from here; :mod:`orchestration.definitions` calls
+:func:`build_definitions` once for the config named by ``MELD_CONFIG``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from assets.checks import build_checks
+from assets.evaluation import build_evaluation_assets
+from assets.ingestion import build_ingestion_assets
+from assets.linkage import build_linkage_assets
+from assets.mastering import golden_customers
+from orchestration.jobs import JOBS
+from orchestration.project import ProjectConfig, load_project
+from orchestration.resources import MlflowResource, WarehouseResource
+from orchestration.schedules import SCHEDULES
+from orchestration.sensors import build_landing_sensor
+
+
+def build_resources(project: ProjectConfig) -> dict[str, dg.ConfigurableResource]:
+    """The warehouse and MLflow resources for a project."""
+    return {
+        "warehouse": WarehouseResource(path=str(project.warehouse)),
+        "mlflow": MlflowResource(
+            tracking_uri=project.mlflow.tracking_uri,
+            experiment=project.mlflow.experiment,
+            artifact_location=project.mlflow.artifact_location,
+            registered_model=project.mlflow.registered_model,
+        ),
+    }
+
+
+def build_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+    """Every asset of the pipeline for a project, in flow order."""
+    return [
+        *build_ingestion_assets(project),
+        *build_linkage_assets(project),
+        golden_customers,
+        *build_evaluation_assets(project),
+    ]
+
+
+def build_definitions(config_path: str | Path) -> dg.Definitions:
+    """Definitions for the project described by ``config_path``.
+
+    Steps run in one process: the DuckDB warehouse is a single file that one writer
+    holds at a time.
+    """
+    project = load_project(config_path)
+    return dg.Definitions(
+        assets=build_assets(project),
+        asset_checks=build_checks(project),
+        jobs=JOBS,
+        schedules=SCHEDULES,
+        sensors=[build_landing_sensor(project)],
+        resources=build_resources(project),
+        executor=dg.in_process_executor,
+    )
