@@ -57,6 +57,11 @@ logger = logging.getLogger("benchmarks.accuracy")
 
 SHARED_DATA_ENV = "MELD_SHARED_DATA"
 FAKE_1000_FILE = "fake_1000.csv"
+FEBRL_DOB_RANGE = ["1899-01-01", "2000-12-31"]
+"""FEBRL's people were born in the 20th century: the default age window (0 to 120 years
+from today) would null real dates of the 1900s, as a user with such data would notice."""
+FAKE_1000_DOB_RANGE = ["1900-01-01", "2035-12-31"]
+"""fake_1000 is synthetic and has dates of birth up to 2031."""
 CONFIG_FILE = "project.yaml"
 
 FEBRL_FIELDS: dict[str, object] = {
@@ -166,7 +171,7 @@ def _write_febrl(frames: dict[str, pd.DataFrame], folder: Path) -> dict:
             )
         )
     pd.concat(truths).to_csv(folder / "truth.csv", index=False)
-    return {"sources": sources, "truth": {"path": "truth.csv"}}
+    return {"sources": sources, "truth": {"path": "truth.csv"}, "dob_range": FEBRL_DOB_RANGE}
 
 
 def prepare_febrl3(folder: Path, *, demo_persons: int, seed: int) -> dict:
@@ -207,7 +212,11 @@ def prepare_fake1000(folder: Path, *, demo_persons: int, seed: int) -> dict:
             "email": "email",
         },
     }
-    return {"sources": {"fake1000": source}, "truth": {"path": "truth.csv"}}
+    return {
+        "sources": {"fake1000": source},
+        "truth": {"path": "truth.csv"},
+        "dob_range": FAKE_1000_DOB_RANGE,
+    }
 
 
 def prepare_demo(folder: Path, *, demo_persons: int, seed: int) -> dict:

@@ -19,6 +19,8 @@ PREDICTION_RULES: tuple[tuple[str, ...], ...] = (
     ("first_name", "date_of_birth"),
     ("postcode", "first_name"),
     ("street", "postcode"),
+    ("date_of_birth", "postcode"),
+    ("date_of_birth", "city"),
 )
 """Pairs sharing any of these column sets are scored."""
 

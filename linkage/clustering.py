@@ -15,19 +15,28 @@ logger = logging.getLogger(__name__)
 
 CUSTOMER_ID_PREFIX = "cus_"
 
+_FIRST_NAMES_CONFLICT = "jaro_winkler_similarity(first_name_l, first_name_r) < 0.7"
+_NAMES_NOT_SWAPPED = (
+    "coalesce(jaro_winkler_similarity(first_name_l, last_name_r), 0) < 0.7 "
+    "AND coalesce(jaro_winkler_similarity(last_name_l, first_name_r), 0) < 0.7"
+)
+_BIRTH_DATES_CONFLICT = (
+    "date_of_birth_l <> date_of_birth_r "
+    "AND strftime(date_of_birth_l, '%Y-%d-%m') <> strftime(date_of_birth_r, '%Y-%m-%d')"
+)
+
 LINK_VETOES: dict[str, tuple[tuple[str, ...], str]] = {
     "first_name_and_date_of_birth_conflict": (
-        ("first_name", "date_of_birth"),
-        "jaro_winkler_similarity(first_name_l, first_name_r) < 0.7 "
-        "AND date_of_birth_l <> date_of_birth_r "
-        "AND strftime(date_of_birth_l, '%Y-%d-%m') <> strftime(date_of_birth_r, '%Y-%m-%d')",
+        ("first_name", "last_name", "date_of_birth"),
+        f"{_FIRST_NAMES_CONFLICT} AND {_NAMES_NOT_SWAPPED} AND {_BIRTH_DATES_CONFLICT}",
     ),
 }
 """Evidence no score can outweigh: two records whose first names have nothing in common
-*and* whose dates of birth are both known and differ (not merely day and month swapped)
-are two people, whatever else they share. A family sharing a mailbox and an address is
-the typical case; nicknames (Olek and Aleksander) keep their link through the date of
-birth. Vetoed pairs stay in ``pairwise_matches`` with the veto's name in ``link_veto``."""
+(and are not simply swapped with the last names) *and* whose dates of birth are both
+known and differ (not merely day and month swapped) are two people, whatever else they
+share. A family sharing a mailbox and an address is the typical case; nicknames (Olek
+and Aleksander) keep their link through the date of birth. Vetoed pairs stay in
+``pairwise_matches`` with the veto's name in ``link_veto``."""
 
 
 def apply_link_vetoes(con: duckdb.DuckDBPyConnection, pairs_table: str) -> dict[str, int]:
