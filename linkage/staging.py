@@ -30,7 +30,7 @@ import duckdb
 import pandas as pd
 
 from linkage import standardise as std
-from linkage.canonical import IDENTIFYING_FIELDS, STAGED_COLUMNS
+from linkage.canonical import CANONICAL_FIELDS, IDENTIFYING_FIELDS, STAGED_COLUMNS
 from linkage.warehouse import quote, row_count
 
 logger = logging.getLogger(__name__)
@@ -245,18 +245,8 @@ def stage_source(
         "raw.loaded_at, "
         + ", ".join(
             f"{_raw_expr(fields, name)} AS {quote('raw_' + name)}"
-            for name in (
-                "first_name",
-                "last_name",
-                "full_name",
-                "date_of_birth",
-                "email",
-                "phone",
-                "street",
-                "postcode",
-                "city",
-                "address",
-            )
+            for name in CANONICAL_FIELDS
+            if name != "country"
         )
         + f", {raw_country} AS raw_country_text"
         + f" FROM {quote(raw_table)} AS raw"
