@@ -75,3 +75,37 @@ def test_dg_check_defs_accepts_the_project() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_cli_materializes_another_config_where_it_says(
+    small_demo: Path, write_project, tmp_path: Path
+) -> None:
+    """The README's command for running any config: MELD_CONFIG=... dagster asset materialize."""
+    from tests.projects import demo_sources
+
+    project = write_project({**demo_sources(small_demo), "warehouse": "elsewhere/w.duckdb"})
+    dagster = Path(sys.executable).parent / "dagster"
+    (tmp_path / "dagster_home").mkdir()
+    result = subprocess.run(
+        [str(dagster), "asset", "materialize", "-m", "orchestration.definitions", "--select", "*"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            **os.environ,
+            "MELD_CONFIG": str(project.config_path),
+            "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert project.warehouse == tmp_path / "elsewhere" / "w.duckdb"
+    import duckdb
+
+    con = duckdb.connect(str(project.warehouse), read_only=True)
+    try:
+        customers = con.execute("SELECT count(DISTINCT customer_id) FROM golden_customers")
+        assert customers.fetchall()[0][0] > 0
+    finally:
+        con.close()
