@@ -1,4 +1,6 @@
 # Meld: `make demo` and `make test` are all a new user needs; each bootstraps .venv.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,12 +22,16 @@ install: $(STAMP)
 
 $(DAGSTER_HOME):
 	@mkdir -p $(DAGSTER_HOME)
+	@touch $(DAGSTER_HOME)/dagster.yaml
 
 data: $(STAMP)
 	$(BIN)/python -m linkage.demo_data data/demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
 
+RUN_LOGS := '{"loggers": {"console": {"config": {"log_level": "INFO"}}}}'
+
 materialize: $(STAMP) | $(DAGSTER_HOME)
-	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*'
+	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*' \
+		--config-json $(RUN_LOGS) 2>&1 | grep -v -e SupersessionWarning -e "return callback"
 
 summary: $(STAMP)
 	@$(BIN)/meld summary

@@ -191,3 +191,22 @@ def test_model_ships_no_contact_values(materialized) -> None:
         and len(lookup)
         < _rows(project, "SELECT count(DISTINCT first_name) FROM customer_records")[0][0]
     )
+
+
+def test_meld_summary_reports_counts_scores_and_where_to_look(materialized, capsys) -> None:
+    from orchestration.cli import main
+
+    project, _ = materialized
+    assert main(["summary", "--config", str(project.config_path)]) == 0
+    out = capsys.readouterr().out
+    raw = sum(
+        _rows(project, f'SELECT count(*) FROM "raw_{source}"')[0][0] for source in project.sources
+    )
+    customers = _rows(project, "SELECT count(DISTINCT customer_id) FROM customer_clusters")[0][0]
+    for source in project.sources:
+        assert source in out
+    assert f"{raw:,} ->" in out
+    assert f"Customers: {customers:,}" in out
+    assert "cluster P" in out and "pairwise P" in out
+    assert str(project.warehouse) in out and project.mlflow.tracking_uri in out
+    assert "make ui" in out and "mlflow ui" in out
