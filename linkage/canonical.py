@@ -45,7 +45,8 @@ STAGED_COLUMNS: dict[str, str] = {
     "street_display": "VARCHAR",
     "city_display": "VARCHAR",
 }
-"""Columns of every ``staged_<source>`` table and of ``customer_records``, in order."""
+"""Columns of every ``staged_<source>`` table and of ``customer_records``, in order.
+``unique_id`` is ``<source_system>:<source_record_id>``, the record's id across sources."""
 
 MATCHING_COLUMNS: tuple[str, ...] = (
     "first_name",
@@ -60,12 +61,3 @@ MATCHING_COLUMNS: tuple[str, ...] = (
 )
 """Columns the linkage model compares."""
 
-
-def unique_id(source_system: str, source_record_id: str) -> str:
-    """The record's id across all sources, as used by the linkage model.
-
-    Examples:
-        >>> unique_id("crm_contacts", "C0001")
-        'crm_contacts:C0001'
-    """
-    return f"{source_system}:{source_record_id}"

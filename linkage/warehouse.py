@@ -6,7 +6,6 @@ Values always travel as query parameters; names are quoted with :func:`quote`.
 from __future__ import annotations
 
 import duckdb
-import pandas as pd
 
 
 def quote(identifier: str) -> str:
@@ -56,17 +55,6 @@ def column_schema(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str,
             [table],
         ).fetchall()
     ]
-
-
-def replace_table_from_frame(
-    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
-) -> None:
-    """Create or replace ``table`` with the rows of ``frame``."""
-    con.register("__meld_frame", frame)
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT * FROM __meld_frame")
-    finally:
-        con.unregister("__meld_frame")
 
 
 def drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:

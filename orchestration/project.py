@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -168,10 +167,6 @@ class ProjectConfig(_Strict):
         """Resolve a path from the config against the config file's folder."""
         return resolve_path(self.base_dir, relative)
 
-    def describe_key(self, *keys: str) -> str:
-        """A location in the config for error messages, e.g. ``file: sources.crm.path``."""
-        return f"{self.config_path}: {'.'.join(keys)}"
-
     def fingerprint(self) -> str:
         """A hash of the effective config, stable across machines."""
         payload = self.model_dump(mode="json", exclude={"config_path"})
@@ -263,11 +258,6 @@ def load_project(path: str | Path) -> ProjectConfig:
         raise ConfigError(_format_validation_error(config_path, exc)) from exc
     except TypeError as exc:
         raise ConfigError(f"{config_path}: {exc}") from exc
-
-
-def safe_identifier(name: str) -> bool:
-    """Whether ``name`` is usable as a source name (asset and table names derive from it)."""
-    return re.fullmatch(SOURCE_NAME_PATTERN, name) is not None
 
 
 def config_path_from_env() -> Path:

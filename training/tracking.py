@@ -13,7 +13,6 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,9 +160,3 @@ def log_evaluation(target: MlflowTarget, run_id: str, metrics: dict[str, float])
     client = MlflowClient(target.tracking_uri)
     for name, value in metrics.items():
         client.log_metric(run_id, name, value)
-
-
-def log_json_artifact(target: MlflowTarget, run_id: str, name: str, payload: Any) -> None:
-    """Attach a small JSON document to a run."""
-    client = MlflowClient(target.tracking_uri)
-    client.log_text(run_id, json.dumps(payload, indent=2, default=str), name)
