@@ -148,9 +148,10 @@ def train_linkage_model(
             session = linker.training.estimate_parameters_using_expectation_maximisation(
                 to_splink([rule])[0]
             )
-            sessions.append(
-                EmSession(" & ".join(rule), len(session._core_model_settings_history) - 1)
-            )
+            # Splink keeps one settings snapshot per EM iteration plus the starting one;
+            # it has no public iteration count.
+            iterations = len(session._core_model_settings_history) - 1
+            sessions.append(EmSession(" & ".join(rule), iterations))
         counts = count_comparisons_from_blocking_rules(
             records_sdf,
             blocking_rules=to_splink(prediction),
