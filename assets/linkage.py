@@ -113,7 +113,8 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         """Record pairs found by the blocking rules and scored by the latest linkage_model,
         kept when their match probability reaches the prediction floor. Each pair keeps
-        its comparison levels, Bayes factors and term-frequency adjustments."""
+        its comparison levels, partial match weights and term-frequency adjustments, and
+        link_veto names a veto that forbids the link (see the README)."""
         with warehouse.connect() as con:
             stored = latest_model(con)
             pairs = predict_pairs(

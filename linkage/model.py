@@ -24,8 +24,10 @@ def predict_pairs(
 ) -> int:
     """Score every blocked pair of ``records_table`` and keep those at or above ``floor``.
 
-    The output keeps Splink's comparison levels (``gamma_*``), Bayes factors and
-    term-frequency adjustments per pair, so each link can be explained later.
+    The output keeps each pair's compared values (``<column>_l``/``_r``), comparison
+    levels (``gamma_*``), partial match weights (``mw_*``) and term-frequency
+    adjustments (``mw_tf_adj_*``), so each link can be explained later, and
+    ``link_veto`` names the veto that forbids the link, if any.
 
     Args:
         con: Warehouse connection.
