@@ -36,3 +36,12 @@ def demo_sources(demo_dir: Path) -> dict:
         source["path"] = str(demo_dir / source["path"])
     truth = dict(generated["truth"], path=str(demo_dir / generated["truth"]["path"]))
     return {"sources": sources, "truth": truth}
+
+
+def demo_project_file(
+    folder: Path, demo_dir: Path, *, mlflow_uri: str, experiment: str
+) -> ProjectConfig:
+    """A project over generated demo data in ``demo_dir``, with its own warehouse."""
+    return write_project_file(
+        folder, demo_sources(demo_dir), mlflow_uri=mlflow_uri, experiment=experiment
+    )

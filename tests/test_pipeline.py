@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from assets.checks import build_checks
 from orchestration.build import build_assets, build_resources
 from orchestration.project import ProjectConfig
-from tests.projects import demo_sources, write_project_file
+from tests.projects import demo_project_file
 
 pytestmark = pytest.mark.slow
 
@@ -24,9 +24,9 @@ def materialized(
     small_demo: Path, mlflow_uri: str, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[ProjectConfig, dg.ExecuteInProcessResult]:
     """The whole pipeline materialized once for this module's tests."""
-    project = write_project_file(
+    project = demo_project_file(
         tmp_path_factory.mktemp("pipeline"),
-        demo_sources(small_demo),
+        small_demo,
         mlflow_uri=mlflow_uri,
         experiment="test-pipeline",
     )

@@ -52,6 +52,11 @@ ROWS = [
 ]
 
 
+def _load(con: duckdb.DuckDBPyConnection, source: str, path: Path, fields: dict) -> None:
+    mapped = {name: spec.column for name, spec in fields.items()}
+    load_raw_source(con, source_system=source, pattern=path, id_column="id", mapped_columns=mapped)
+
+
 @pytest.fixture
 def staged(tmp_path: Path):
     path = tmp_path / "shop.csv"
@@ -59,13 +64,7 @@ def staged(tmp_path: Path):
         path, index=False
     )
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    load_raw_source(
-        con,
-        source_system="shop",
-        pattern=path,
-        id_column="id",
-        mapped_columns={k: v.column for k, v in FIELDS.items()},
-    )
+    _load(con, "shop", path, FIELDS)
     result = stage_source(con, source_system="shop", fields=FIELDS, default_country="SE")
     yield con, result
     con.close()
@@ -166,13 +165,7 @@ def test_dates_outside_the_plausible_range_are_nulled(tmp_path: Path) -> None:
     path.write_text("id,name,dob\n1,Anna Berg,01/02/1899\n2,Olle Berg,01/02/1950\n")
     fields = {"full_name": FieldSpec("name"), "date_of_birth": FieldSpec("dob", "%d/%m/%Y")}
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    load_raw_source(
-        con,
-        source_system="old",
-        pattern=path,
-        id_column="id",
-        mapped_columns={k: v.column for k, v in fields.items()},
-    )
+    _load(con, "old", path, fields)
     stage_source(con, source_system="old", fields=fields)
     default = dict(con.execute("SELECT source_record_id, date_of_birth FROM staged_old").fetchall())
     assert default["1"] is None and default["2"] == date(1950, 2, 1)

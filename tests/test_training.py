@@ -21,11 +21,11 @@ def staged_warehouse(
     small_demo: Path, mlflow_uri: str, tmp_path_factory: pytest.TempPathFactory
 ) -> ProjectConfig:
     """A warehouse with customer_records of the small demo, nothing trained yet."""
-    from tests.projects import demo_sources, write_project_file
+    from tests.projects import demo_project_file
 
-    project = write_project_file(
+    project = demo_project_file(
         tmp_path_factory.mktemp("training"),
-        demo_sources(small_demo),
+        small_demo,
         mlflow_uri=mlflow_uri,
         experiment="test-training",
     )
