@@ -7,6 +7,16 @@ accents and case for golden records.
 
 from __future__ import annotations
 
+IDENTIFIER_FIELDS: tuple[str, ...] = (
+    "national_id",
+    "loyalty_card",
+    "customer_number",
+    "device_id",
+    "cookie_id",
+)
+"""Optional identifiers that match only when exactly equal (see :mod:`linkage.identifiers`).
+``national_id`` is stored only as a keyed hash."""
+
 CANONICAL_FIELDS: tuple[str, ...] = (
     "first_name",
     "last_name",
@@ -19,10 +29,17 @@ CANONICAL_FIELDS: tuple[str, ...] = (
     "city",
     "country",
     "address",
+    *IDENTIFIER_FIELDS,
 )
 """Fields a source may map. ``full_name`` and ``address`` are split during staging."""
 
-IDENTIFYING_FIELDS: tuple[str, ...] = ("first_name", "last_name", "email", "phone")
+IDENTIFYING_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    *IDENTIFIER_FIELDS,
+)
 """A staged record needs at least one of these to be matchable."""
 
 STAGED_COLUMNS: dict[str, str] = {
@@ -40,6 +57,7 @@ STAGED_COLUMNS: dict[str, str] = {
     "postcode": "VARCHAR",
     "city": "VARCHAR",
     "country": "VARCHAR",
+    **dict.fromkeys(IDENTIFIER_FIELDS, "VARCHAR"),
     "first_name_display": "VARCHAR",
     "last_name_display": "VARCHAR",
     "street_display": "VARCHAR",
@@ -58,6 +76,7 @@ MATCHING_COLUMNS: tuple[str, ...] = (
     "postcode",
     "city",
     "country",
+    *IDENTIFIER_FIELDS,
 )
 """Columns the linkage model compares."""
 

@@ -21,14 +21,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from linkage.canonical import CANONICAL_FIELDS
+from linkage.identifiers import DEFAULT_NATIONAL_ID_KEY_ENV
 
 DEFAULT_CONFIG_PATH = "config/demo.yaml"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 ISO_COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
+ENV_VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 
 
 class ConfigError(ValueError):
@@ -48,10 +57,90 @@ class FieldMapping(_Strict):
     )
 
 
-class SourceConfig(_Strict):
-    """One source system: where its files are and how its columns map to canonical fields."""
+class DatabaseSource(_Strict):
+    """A table or query in another database, read through DuckDB or SQLAlchemy.
 
-    path: str = Field(min_length=1, description="File or glob: .csv, .parquet, .json, .jsonl.")
+    Credentials never sit in the YAML: a SQLAlchemy URL (PostgreSQL, MySQL, SQLite, ...)
+    is read from the environment variable named by ``url_env``.
+    """
+
+    kind: Literal["duckdb", "sqlalchemy"] = Field(
+        description="'duckdb' reads a DuckDB file; 'sqlalchemy' any database with a URL."
+    )
+    path: str | None = Field(default=None, description="DuckDB file (kind duckdb).")
+    url_env: str | None = Field(
+        default=None,
+        pattern=ENV_VAR_PATTERN,
+        description="Environment variable holding the SQLAlchemy URL (kind sqlalchemy).",
+    )
+    table: str | None = Field(default=None, min_length=1, description="Table to read.")
+    query: str | None = Field(default=None, min_length=1, description="SELECT to run.")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> DatabaseSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        if self.kind == "duckdb" and not self.path:
+            raise ValueError("kind duckdb needs 'path' (the DuckDB file)")
+        if self.kind == "sqlalchemy" and not self.url_env:
+            raise ValueError(
+                "kind sqlalchemy needs 'url_env', the environment variable holding the URL"
+            )
+        return self
+
+
+class FieldQualityRule(_Strict):
+    """Thresholds for one field's null and validity rates in a delivery."""
+
+    max_null_rate: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Highest share of rows without a value."
+    )
+    min_valid_rate: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Lowest share of present values that pass validation.",
+    )
+    blocking: bool = Field(
+        default=False, description="Stop downstream assets when the rule fails (else warn)."
+    )
+
+
+class QualityConfig(_Strict):
+    """Data-quality rules shared by all sources; a source may override per field."""
+
+    fields: dict[str, FieldQualityRule] = Field(
+        default_factory=lambda: {"*": FieldQualityRule(min_valid_rate=0.9)},
+        description="Rules per canonical field; '*' applies to every mapped field.",
+    )
+    max_row_drop: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="Warn when a source's staged rows fall by more than this share.",
+    )
+    max_field_length: int = Field(
+        default=1000, ge=10, description="Longer values are nulled as 'too_long'."
+    )
+    top_values: int = Field(default=10, ge=1, le=100, description="Top values in the report.")
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, FieldQualityRule]) -> dict[str, FieldQualityRule]:
+        unknown = sorted(set(value) - set(CANONICAL_FIELDS) - {"*"})
+        if unknown:
+            raise ValueError(f"unknown canonical field(s) {unknown}")
+        return value
+
+
+class SourceConfig(_Strict):
+    """One source system: where its records are and how its columns map to canonical
+    fields. Give either ``path`` (files) or ``database`` (a table or query)."""
+
+    path: str | None = Field(
+        default=None, min_length=1, description="File or glob: .csv, .parquet, .json, .jsonl."
+    )
+    database: DatabaseSource | None = None
     id_column: str = Field(min_length=1, description="The record's id in its source.")
     default_country: str | None = Field(
         default=None,
@@ -59,8 +148,39 @@ class SourceConfig(_Strict):
         description="ISO country for phone numbers without a country code.",
     )
     delimiter: str | None = Field(default=None, max_length=1, description="CSV delimiter.")
-    encoding: Literal["utf-8", "latin-1", "windows-1252"] = "utf-8"
+    encoding: Literal["utf-8", "latin-1", "windows-1252"] = Field(
+        default="utf-8", description="Text encoding of CSV and JSON Lines files."
+    )
     fields: dict[str, FieldMapping] = Field(min_length=1)
+    required_fields: list[str] = Field(
+        default_factory=list,
+        description="Fields a row cannot do without: missing or invalid means quarantine.",
+    )
+    quality: dict[str, FieldQualityRule] = Field(
+        default_factory=dict, description="Per-field rules overriding the project's."
+    )
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceConfig:
+        if (self.path is None) == (self.database is None):
+            raise ValueError("give exactly one of 'path' (files) or 'database'")
+        unmapped = sorted(set(self.required_fields) - set(self.fields))
+        if unmapped:
+            raise ValueError(f"required_fields {unmapped} are not mapped in 'fields'")
+        unknown = sorted(set(self.quality) - set(CANONICAL_FIELDS) - {"*"})
+        if unknown:
+            raise ValueError(f"quality: unknown canonical field(s) {unknown}")
+        return self
+
+    def quality_rule(self, field: str, project: QualityConfig) -> FieldQualityRule | None:
+        """The rule for a field: this source's, else the project's, else the '*' ones."""
+        for rules in (self.quality, project.fields):
+            if field in rules:
+                return rules[field]
+        for rules in (self.quality, project.fields):
+            if "*" in rules:
+                return rules["*"]
+        return None
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -149,6 +269,12 @@ class ProjectConfig(_Strict):
     dob_range: tuple[date, date] | None = Field(
         default=None,
         description="Earliest and latest plausible date of birth; default an age of 0 to 120.",
+    )
+    quality: QualityConfig = QualityConfig()
+    national_id_key_env: str = Field(
+        default=DEFAULT_NATIONAL_ID_KEY_ENV,
+        pattern=ENV_VAR_PATTERN,
+        description="Environment variable with the key national ids are hashed with.",
     )
 
     @field_validator("dob_range")
