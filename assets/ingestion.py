@@ -6,8 +6,10 @@ from dagster import AssetExecutionContext
 
 from assets.metadata import table_metadata
 from linkage.canonical import STAGED_COLUMNS
-from linkage.sources import SourceError, load_raw_source
-from linkage.staging import QUARANTINE_COLUMNS, FieldSpec, stage_source
+from linkage.data_quality import record_staging_run
+from linkage.identifiers import MissingKeyError, hashing_key, national_id_hasher
+from linkage.sources import DatabaseSpec, SourceError, SourceFile, load_raw_source
+from linkage.staging import QUALITY_ISSUE_COLUMNS, QUARANTINE_COLUMNS, FieldSpec, stage_source
 from linkage.warehouse import quote, table_exists
 from orchestration.project import ProjectConfig, SourceConfig
 from orchestration.resources import WarehouseResource
@@ -15,63 +17,117 @@ from orchestration.resources import WarehouseResource
 INGESTION_GROUP = "ingestion"
 
 
+def _database_spec(project: ProjectConfig, source: SourceConfig) -> DatabaseSpec | None:
+    if source.database is None:
+        return None
+    db = source.database
+    return DatabaseSpec(
+        kind=db.kind,
+        path=project.resolve(db.path) if db.path else None,
+        url_env=db.url_env,
+        table=db.table,
+        query=db.query,
+    )
+
+
+def _deliveries_table(files: tuple[SourceFile, ...]) -> dg.MetadataValue:
+    columns = ["file", "status", "rows", "new", "changed", "unchanged", "unreadable", "sha256"]
+    return dg.MetadataValue.table(
+        records=[
+            dg.TableRecord(
+                {
+                    "file": f.path.name,
+                    "status": "already loaded" if f.skipped else "loaded",
+                    "rows": f.rows,
+                    "new": f.new_records,
+                    "changed": f.changed_records,
+                    "unchanged": f.unchanged_records,
+                    "unreadable": f.problem_rows,
+                    "sha256": f.sha256[:16],
+                }
+            )
+            for f in files
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn(c, "string" if c in ("file", "status", "sha256") else "int")
+                for c in columns
+            ]
+        ),
+    )
+
+
 def _raw_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg.AssetsDefinition:
-    pattern = project.resolve(source.path)
+    pattern = project.resolve(source.path) if source.path else None
+    database = _database_spec(project, source)
+    location = str(pattern) if pattern else database.describe() if database else ""
     mapped = {f"fields.{field}": spec.column for field, spec in source.fields.items()}
+    hashed = source.fields.get("national_id")
 
     @dg.asset(
         name=f"raw_{name}",
         group_name=INGESTION_GROUP,
         kinds={"duckdb"},
         description=(
-            f"Rows of source system `{name}` exactly as delivered in `{source.path}`, every "
-            "column as text, with source_system, source_record_id, row number, file and its "
-            "SHA-256 fingerprint, and load time."
+            f"Current records of source system `{name}` (from `{source.path or location}`), "
+            "every column as text. New or changed deliveries are appended to "
+            f"`raw_history_{name}` (a file loaded before is skipped: loading is idempotent); "
+            "this table holds each record's newest version with its file, row, line, "
+            "delivery and SHA-256 fingerprint. Unreadable rows are kept for quarantine."
+            + (" National ids are stored only as a keyed hash." if hashed else "")
         ),
-        metadata={"source_system": name, "path": str(pattern)},
+        metadata={"source_system": name, "location": location},
     )
     def raw(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        where = f"{project.config_path}: sources.{name}"
+        transforms = {}
+        if hashed is not None:
+            try:
+                key = hashing_key(project.national_id_key_env)
+            except MissingKeyError as exc:
+                raise dg.Failure(description=f"{where}: {exc}") from exc
+            transforms[hashed.column] = national_id_hasher(key)
         with warehouse.connect() as con:
             try:
                 result = load_raw_source(
                     con,
                     source_system=name,
                     pattern=pattern,
+                    database=database,
                     id_column=source.id_column,
                     mapped_columns=mapped,
                     delimiter=source.delimiter,
                     encoding=source.encoding,
+                    column_transforms=transforms,
+                    run_id=context.run_id,
                 )
             except SourceError as exc:
-                raise dg.Failure(
-                    description=f"{project.config_path}: sources.{name}: {exc}"
-                ) from exc
+                raise dg.Failure(description=f"{where}: {exc}") from exc
             metadata = table_metadata(con, result.table)
-        context.log.info("loaded %d rows from %d file(s)", result.rows, len(result.files))
+        new = result.new_files
+        context.log.info(
+            "%d new delivery(ies), %d already loaded; %d current records",
+            len(new),
+            len(result.skipped_files),
+            result.rows,
+        )
+        unreadable = sum(f.problem_rows for f in new)
+        if unreadable:
+            context.log.warning(
+                "%d row(s) could not be read faithfully (malformed or undecodable); "
+                "they go to quarantine",
+                unreadable,
+            )
         return dg.MaterializeResult(
             metadata={
                 **metadata,
-                "files": dg.MetadataValue.table(
-                    records=[
-                        dg.TableRecord(
-                            {
-                                "file": f.path.name,
-                                "rows": f.rows,
-                                "bytes": f.size_bytes,
-                                "sha256": f.sha256[:16],
-                            }
-                        )
-                        for f in result.files
-                    ],
-                    schema=dg.TableSchema(
-                        columns=[
-                            dg.TableColumn("file", "string"),
-                            dg.TableColumn("rows", "int"),
-                            dg.TableColumn("bytes", "int"),
-                            dg.TableColumn("sha256", "string"),
-                        ]
-                    ),
-                ),
+                "deliveries": _deliveries_table(result.files),
+                "new_deliveries": len(new),
+                "skipped_deliveries": len(result.skipped_files),
+                "new_records": sum(f.new_records for f in new),
+                "changed_records": sum(f.changed_records for f in new),
+                "unreadable_rows": unreadable,
+                "history_rows": result.history_rows,
             }
         )
 
@@ -89,9 +145,9 @@ def _staged_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg
         description=(
             f"Source `{name}` in the canonical schema, standardised for matching: names "
             "lower-cased with accents folded (display forms kept), e-mails normalised, phones "
-            "in E.164, dates parsed, free-text names and addresses split. Unusable rows go to "
-            f"`quarantine_{name}`; invalid field values are nulled and listed in "
-            f"`quality_issues_{name}`."
+            "in E.164, dates parsed, free-text names and addresses split, identifiers "
+            f"normalised. Unusable rows go to `quarantine_{name}`; invalid field values are "
+            f"nulled and listed in `quality_issues_{name}`."
         ),
         metadata={"source_system": name},
     )
@@ -105,6 +161,16 @@ def _staged_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg
                 fields=fields,
                 default_country=source.default_country,
                 dob_range=project.dob_range,
+                required_fields=source.required_fields,
+                max_field_length=project.quality.max_field_length,
+            )
+            record_staging_run(
+                con,
+                source_system=name,
+                run_id=context.run_id,
+                raw_rows=result.raw_rows,
+                staged_rows=result.staged_rows,
+                quarantined_rows=result.quarantined_rows,
             )
             metadata = table_metadata(con, result.staged_table)
         context.log.info(
@@ -181,6 +247,18 @@ def build_ingestion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             "Every source row that could not be used, with its source, row number, the field "
             "at fault, the reason and the raw values. Nothing is dropped silently: each raw "
             "row is either here or in customer_records.",
+        )
+    )
+    assets.append(
+        _union_asset(
+            project,
+            "data_quality_issues",
+            "quality_issues_",
+            QUALITY_ISSUE_COLUMNS,
+            "Every field value that failed validation (bad e-mail, phone, date, postcode, "
+            "name, identifier, or too long), per source record and field, with the problem "
+            "and the raw value. The value was nulled for matching; the record was still "
+            "staged.",
         )
     )
     assets.append(

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Callable
 
 from linkage.canonical import IDENTIFIER_FIELDS
 from linkage.standardise import Cleaned
@@ -30,6 +31,7 @@ __all__ = [
     "hash_national_id",
     "hashing_key",
     "keyed_hash",
+    "national_id_hasher",
     "normalise_identifier",
 ]
 
@@ -114,3 +116,23 @@ def hash_national_id(raw: str | None, key: bytes) -> Cleaned[str]:
     if cleaned.value is None:
         return cleaned
     return Cleaned(keyed_hash(cleaned.value, key))
+
+
+INVALID_HASH_TOKEN = "<invalid>"
+"""Stored instead of a national id too malformed to hash (the value is not kept)."""
+
+
+def national_id_hasher(key: bytes) -> Callable[[str], str]:
+    """A function the loader applies to each raw national id before writing anything:
+    the keyed hash of its normalised form, or :data:`INVALID_HASH_TOKEN`.
+
+    Examples:
+        >>> hasher = national_id_hasher(b"k")
+        >>> hasher("0000")
+        '<invalid>'
+    """
+
+    def hasher(raw: str) -> str:
+        return hash_national_id(raw, key).value or INVALID_HASH_TOKEN
+
+    return hasher

@@ -24,13 +24,21 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from linkage import standardise as std
-from linkage.canonical import CANONICAL_FIELDS, IDENTIFYING_FIELDS, STAGED_COLUMNS
+from linkage.canonical import (
+    CANONICAL_FIELDS,
+    IDENTIFIER_FIELDS,
+    IDENTIFYING_FIELDS,
+    STAGED_COLUMNS,
+)
+from linkage.identifiers import INVALID_HASH_TOKEN, normalise_identifier
+from linkage.parallel import map_tuples
 from linkage.warehouse import quote, row_count
 
 logger = logging.getLogger(__name__)
@@ -39,9 +47,12 @@ QUARANTINE_COLUMNS: dict[str, str] = {
     "source_system": "VARCHAR",
     "source_record_id": "VARCHAR",
     "source_row_number": "BIGINT",
+    "source_line": "BIGINT",
     "source_file": "VARCHAR",
+    "raw_row_id": "BIGINT",
     "field": "VARCHAR",
     "reason": "VARCHAR",
+    "detail": "VARCHAR",
     "raw_values": "VARCHAR",
     "quarantined_at": "TIMESTAMP",
 }
@@ -51,9 +62,16 @@ QUALITY_ISSUE_COLUMNS: dict[str, str] = {
     "source_system": "VARCHAR",
     "source_record_id": "VARCHAR",
     "source_row_number": "BIGINT",
+    "source_file": "VARCHAR",
     "field": "VARCHAR",
     "problem": "VARCHAR",
+    "raw_value": "VARCHAR",
 }
+"""Columns of every ``quality_issues_<source>`` table and of ``data_quality_issues``."""
+
+DEFAULT_MAX_FIELD_LENGTH = 1000
+MAX_ID_LENGTH = 200
+TOO_LONG = "too_long"
 
 
 @dataclass(frozen=True)
@@ -110,7 +128,9 @@ class _Mapper:
             f"SELECT DISTINCT {columns} FROM {quote(self.base)} "
             f"WHERE {quote(inputs[0])} IS NOT NULL"
         ).fetchall()
-        results = [(*row, *function(*row)) for row in distinct]
+        # Large inputs run in worker processes: ``function`` must be picklable.
+        mapped = map_tuples(function, distinct)
+        results = [(*row, *out) for row, out in zip(distinct, mapped, strict=True)]
         frame = pd.DataFrame(results, columns=[*inputs, *outputs], dtype=object)
         table = f"{self.prefix}{name}"
         self.con.register("__meld_lookup", frame)
@@ -132,11 +152,25 @@ class _Mapper:
             self.con.execute(f"DROP TABLE IF EXISTS {quote(table)}")
 
 
-def _raw_expr(fields: dict[str, FieldSpec], canonical: str) -> str:
+def _raw_expr(fields: dict[str, FieldSpec], canonical: str, max_length: int | None = None) -> str:
+    """The trimmed raw value of a field; NULL when blank or longer than ``max_length``."""
     spec = fields.get(canonical)
     if spec is None:
         return "NULL::VARCHAR"
-    return f"nullif(trim(raw.{quote(spec.column)}), '')"
+    value = f"nullif(trim(raw.{quote(spec.column)}), '')"
+    if max_length is None:
+        return value
+    return f"CASE WHEN length({value}) <= {int(max_length)} THEN {value} END"
+
+
+def _identifier_parts(field: str, raw: str) -> tuple[str | None, str | None]:
+    """Normalise an identifier; a national id arrives already hashed by the loader."""
+    if field == "national_id":
+        if raw == INVALID_HASH_TOKEN:
+            return None, "invalid_identifier"
+        return raw, None
+    cleaned = normalise_identifier(raw, field)
+    return cleaned.value, cleaned.problem
 
 
 def _name_parts(raw: str) -> tuple[str | None, str | None, str | None]:
@@ -205,6 +239,13 @@ def _city_parts(raw: str) -> tuple[str | None, str | None]:
     return std.clean_display(raw), std.fold_for_matching(raw)
 
 
+def _date_parts(
+    raw: str, fmt: str | None, earliest: date, latest: date
+) -> tuple[date | None, str | None]:
+    cleaned = std.parse_date(raw, fmt, earliest=earliest, latest=latest)
+    return cleaned.value, cleaned.problem
+
+
 def _country_parts(raw: str) -> tuple[str | None, str | None]:
     country = std.standardise_country(raw)
     return country, None if country else "invalid_country"
@@ -217,6 +258,8 @@ def stage_source(
     fields: dict[str, FieldSpec],
     default_country: str | None = None,
     dob_range: tuple[date, date] | None = None,
+    required_fields: Sequence[str] = (),
+    max_field_length: int = DEFAULT_MAX_FIELD_LENGTH,
 ) -> StageResult:
     """Standardise ``raw_<source_system>`` into ``staged_<source_system>``.
 
@@ -226,6 +269,9 @@ def stage_source(
         fields: Canonical field to source column (and date format).
         default_country: ISO country for phones and postcodes without one.
         dob_range: Earliest and latest plausible date of birth.
+        required_fields: Fields a row cannot do without: when missing or invalid the
+            row is quarantined rather than staged.
+        max_field_length: Longer values are nulled and recorded as ``too_long``.
 
     Returns:
         Table names and counts of staged, quarantined and flagged rows.
@@ -238,13 +284,14 @@ def stage_source(
     earliest, latest = dob_range or default_dob_range()
     mapper = _Mapper(con, base, f"__map_{source_system}_")
 
-    raw_country = _raw_expr(fields, "country")
+    raw_country = _raw_expr(fields, "country", max_field_length)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT "
         "raw.source_system, raw.source_record_id, raw.source_row_number, raw.source_file, "
-        "raw.loaded_at, "
+        "raw.loaded_at, raw.raw_row_id, raw.load_problem, raw.load_problem_field, "
+        "raw.load_problem_detail, "
         + ", ".join(
-            f"{_raw_expr(fields, name)} AS {quote('raw_' + name)}"
+            f"{_raw_expr(fields, name, max_field_length)} AS {quote('raw_' + name)}"
             for name in CANONICAL_FIELDS
             if name != "country"
         )
@@ -309,9 +356,7 @@ def stage_source(
 
     dob_format = fields["date_of_birth"].format if "date_of_birth" in fields else None
 
-    def _dob_parts(raw: str) -> tuple[date | None, str | None]:
-        cleaned = std.parse_date(raw, dob_format, earliest=earliest, latest=latest)
-        return cleaned.value, cleaned.problem
+    _dob_parts = partial(_date_parts, fmt=dob_format, earliest=earliest, latest=latest)
 
     dob_map = mapper.map_distinct(
         "dob", ["raw_date_of_birth"], ["dob_date", "dob_problem"], _dob_parts
@@ -332,13 +377,27 @@ def stage_source(
         "street", ["street_text"], ["street_display", "street"], _street_parts
     )
     city_map = mapper.map_distinct("city", ["city_text"], ["city_display", "city"], _city_parts)
+    identifier_maps = {
+        name: mapper.map_distinct(
+            f"id_{name}",
+            [f"raw_{name}"],
+            [f"{name}_value", f"{name}_problem"],
+            partial(_identifier_parts, name),
+        )
+        for name in IDENTIFIER_FIELDS
+    }
 
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT b.*, "
         "d.dob_date, d.dob_problem, e.email, e.email_problem, p.phone, p.phone_problem, "
         "pc.postcode, pc.postcode_problem, s.street_display, s.street, "
-        "c.city_display, c.city "
-        f"FROM {quote(base)} AS b "
+        "c.city_display, c.city, "
+        + ", ".join(
+            f"{quote('i_' + name)}.{quote(name + '_value')} AS {quote(name)}, "
+            f"{quote('i_' + name)}.{quote(name + '_problem')}"
+            for name in IDENTIFIER_FIELDS
+        )
+        + f" FROM {quote(base)} AS b "
         f"LEFT JOIN {quote(dob_map)} AS d ON b.raw_date_of_birth = d.raw_date_of_birth "
         f"LEFT JOIN {quote(email_map)} AS e ON b.raw_email = e.raw_email "
         f"LEFT JOIN {quote(phone_map)} AS p ON b.raw_phone = p.raw_phone "
@@ -347,12 +406,17 @@ def stage_source(
         "AND b.country IS NOT DISTINCT FROM pc.country "
         "AND b.region IS NOT DISTINCT FROM pc.region "
         f"LEFT JOIN {quote(street_map)} AS s ON b.street_text = s.street_text "
-        f"LEFT JOIN {quote(city_map)} AS c ON b.city_text = c.city_text"
+        f"LEFT JOIN {quote(city_map)} AS c ON b.city_text = c.city_text "
+        + " ".join(
+            f"LEFT JOIN {quote(table)} AS {quote('i_' + name)} "
+            f"ON b.{quote('raw_' + name)} = {quote('i_' + name)}.{quote('raw_' + name)}"
+            for name, table in identifier_maps.items()
+        )
     )
 
-    _write_quarantine(con, base, raw_table, quarantine, source_system)
+    _write_quarantine(con, base, raw_table, quarantine, required_fields)
     _write_staged(con, base, quarantine, staged)
-    _write_quality_issues(con, base, quarantine, quality, fields)
+    _write_quality_issues(con, base, raw_table, quarantine, quality, fields, max_field_length)
 
     reasons = dict(
         con.execute(
@@ -387,39 +451,89 @@ def stage_source(
     return result
 
 
+# Staged value and raw value of each field, for required-field and quality checks.
+_STAGED_VALUE: dict[str, str] = {
+    "first_name": "coalesce(first_match, full_first_match)",
+    "last_name": "coalesce(last_match, full_last_match)",
+    "full_name": "coalesce(full_first_match, full_last_match)",
+    "date_of_birth": "dob_date",
+    "email": "email",
+    "phone": "phone",
+    "street": "street",
+    "postcode": "postcode",
+    "city": "city",
+    "country": "country",
+    "address": "coalesce(street, postcode, city)",
+    **{name: quote(name) for name in IDENTIFIER_FIELDS},
+}
+_RAW_VALUE: dict[str, str] = {
+    **{name: quote("raw_" + name) for name in CANONICAL_FIELDS},
+    "street": "street_text",
+    "postcode": "postcode_text",
+    "city": "city_text",
+    "country": "raw_country_text",
+}
+_PROBLEM: dict[str, str] = {
+    "first_name": "first_problem",
+    "last_name": "last_problem",
+    "full_name": "full_problem",
+    "date_of_birth": "dob_problem",
+    "email": "email_problem",
+    "phone": "phone_problem",
+    "postcode": "postcode_problem",
+    "country": "country_problem",
+    **{name: quote(name + "_problem") for name in IDENTIFIER_FIELDS},
+}
+
+
+def _quarantine_rules(required_fields: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(condition, reason, field expression) in order of precedence."""
+    no_identity = " AND ".join(f"{_STAGED_VALUE[name]} IS NULL" for name in IDENTIFYING_FIELDS)
+    rules = [
+        ("load_problem IS NOT NULL", "load_problem", "load_problem_field"),
+        ("source_record_id IS NULL", "'missing_id'", "'id'"),
+        (f"length(source_record_id) > {MAX_ID_LENGTH}", "'invalid_id'", "'id'"),
+        ("id_rank > 1", "'duplicate_id'", "'id'"),
+    ]
+    for name in required_fields:
+        rules.append((f"{_RAW_VALUE[name]} IS NULL", "'missing_required_field'", f"'{name}'"))
+        rules.append(
+            (f"{_STAGED_VALUE[name]} IS NULL", "'invalid_required_field'", f"'{name}'")
+        )
+    rules.append((no_identity, "'no_identifying_fields'", f"'{','.join(IDENTIFYING_FIELDS)}'"))
+    return rules
+
+
 def _write_quarantine(
-    con: duckdb.DuckDBPyConnection, base: str, raw_table: str, quarantine: str, source: str
+    con: duckdb.DuckDBPyConnection,
+    base: str,
+    raw_table: str,
+    quarantine: str,
+    required_fields: Sequence[str],
 ) -> None:
-    """Quarantine rows with no id, a repeated id, or nothing to match on."""
-    identifying = " AND ".join(
-        {
-            "first_name": "coalesce(first_match, full_first_match) IS NULL",
-            "last_name": "coalesce(last_match, full_last_match) IS NULL",
-            "email": "email IS NULL",
-            "phone": "phone IS NULL",
-        }[name]
-        for name in IDENTIFYING_FIELDS
-    )
+    """Quarantine rows that could not be read, have no usable or a repeated id, lack a
+    required field, or have nothing to match on; with the raw values as JSON."""
+    rules = _quarantine_rules(required_fields)
+    reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r, _ in rules) + " END"
+    field_at_fault = "CASE " + " ".join(f"WHEN {c} THEN {f}" for c, _, f in rules) + " END"
     con.execute(
         f"CREATE OR REPLACE TABLE {quote(quarantine)} AS "
         "WITH ranked AS ("
         "  SELECT *, row_number() OVER ("
-        "    PARTITION BY source_record_id ORDER BY source_row_number) AS id_rank "
+        "    PARTITION BY source_record_id ORDER BY raw_row_id) AS id_rank "
         f"  FROM {quote(base)}"
         "), reasons AS ("
-        "  SELECT source_row_number, CASE "
-        "    WHEN source_record_id IS NULL THEN 'missing_id' "
-        "    WHEN id_rank > 1 THEN 'duplicate_id' "
-        f"    WHEN {identifying} THEN 'no_identifying_fields' END AS reason "
+        f"  SELECT raw_row_id, {reason} AS reason, {field_at_fault} AS field, "
+        "  CASE WHEN load_problem IS NOT NULL THEN load_problem_detail "
+        "  WHEN id_rank > 1 THEN 'id repeated in the same delivery' END AS detail "
         "  FROM ranked"
         ") "
         "SELECT raw.source_system, raw.source_record_id, raw.source_row_number, "
-        "raw.source_file, CASE r.reason WHEN 'no_identifying_fields' "
-        "THEN 'first_name,last_name,email,phone' ELSE 'id' END AS field, r.reason, "
+        "raw.source_line, raw.source_file, raw.raw_row_id, r.field, r.reason, r.detail, "
         "to_json(raw)::VARCHAR AS raw_values, now()::TIMESTAMP AS quarantined_at "
-        f"FROM reasons AS r JOIN {quote(raw_table)} AS raw "
-        "ON raw.source_row_number = r.source_row_number "
-        "WHERE r.reason IS NOT NULL ORDER BY raw.source_row_number"
+        "FROM reasons AS r JOIN (SELECT * EXCLUDE (record_hash, load_problem_detail) "
+        f"FROM {quote(raw_table)}) AS raw ON raw.raw_row_id = r.raw_row_id "
+        "WHERE r.reason IS NOT NULL ORDER BY raw.raw_row_id"
     )
 
 
@@ -430,8 +544,8 @@ def _write_staged(con: duckdb.DuckDBPyConnection, base: str, quarantine: str, st
         "source_record_id": "source_record_id",
         "source_row_number": "source_row_number",
         "loaded_at": "loaded_at",
-        "first_name": "coalesce(first_match, full_first_match)",
-        "last_name": "coalesce(last_match, full_last_match)",
+        "first_name": _STAGED_VALUE["first_name"],
+        "last_name": _STAGED_VALUE["last_name"],
         "date_of_birth": "dob_date",
         "email": "email",
         "phone": "phone",
@@ -439,6 +553,7 @@ def _write_staged(con: duckdb.DuckDBPyConnection, base: str, quarantine: str, st
         "postcode": "postcode",
         "city": "city",
         "country": "country",
+        **{name: quote(name) for name in IDENTIFIER_FIELDS},
         "first_name_display": "coalesce(first_display, full_first_display)",
         "last_name_display": "coalesce(last_display, full_last_display)",
         "street_display": "street_display",
@@ -451,43 +566,50 @@ def _write_staged(con: duckdb.DuckDBPyConnection, base: str, quarantine: str, st
     )
     con.execute(
         f"CREATE OR REPLACE TABLE {quote(staged)} AS SELECT {select} FROM {quote(base)} "
-        f"WHERE source_row_number NOT IN (SELECT source_row_number FROM {quote(quarantine)}) "
-        "ORDER BY source_row_number"
+        f"WHERE raw_row_id NOT IN (SELECT raw_row_id FROM {quote(quarantine)}) "
+        "ORDER BY raw_row_id"
     )
 
 
 def _write_quality_issues(
     con: duckdb.DuckDBPyConnection,
     base: str,
+    raw_table: str,
     quarantine: str,
     quality: str,
     fields: dict[str, FieldSpec],
+    max_field_length: int,
 ) -> None:
-    """One row per staged record and field whose value failed validation."""
-    checks = {
-        "first_name": "first_problem",
-        "last_name": "last_problem",
-        "full_name": "full_problem",
-        "date_of_birth": "dob_problem",
-        "email": "email_problem",
-        "phone": "phone_problem",
-        "postcode": "postcode_problem",
-        "country": "country_problem",
-    }
+    """One row per staged record and field whose value failed validation or was too
+    long, with the raw value (shortened to 200 characters)."""
+    selected = dict(fields)
+    if "address" in fields:
+        selected.setdefault("postcode", fields["address"])
     unions = [
-        f"SELECT source_system, source_record_id, source_row_number, "
-        f"'{name}' AS field, {column} AS problem FROM {quote(base)} "
-        f"WHERE {column} IS NOT NULL"
-        for name, column in checks.items()
-        if name in fields or name == "postcode" and "address" in fields
+        "SELECT b.source_system, b.source_record_id, b.source_row_number, b.source_file, "
+        f"'{name}' AS field, b.{_PROBLEM[name]} AS problem, "
+        f"left(raw.{quote(spec.column)}, 200) AS raw_value, b.raw_row_id "
+        f"FROM {quote(base)} AS b JOIN {quote(raw_table)} AS raw "
+        "ON raw.raw_row_id = b.raw_row_id "
+        f"WHERE b.{_PROBLEM[name]} IS NOT NULL"
+        for name, spec in selected.items()
+        if name in _PROBLEM
+    ] + [
+        "SELECT source_system, source_record_id, source_row_number, source_file, "
+        f"'{name}' AS field, '{TOO_LONG}' AS problem, "
+        f"left({quote(spec.column)}, 200) || '...' AS raw_value, raw_row_id "
+        f"FROM {quote(raw_table)} "
+        f"WHERE length(trim({quote(spec.column)})) > {int(max_field_length)}"
+        for name, spec in fields.items()
     ]
     if not unions:
         columns = ", ".join(f"{quote(c)} {t}" for c, t in QUALITY_ISSUE_COLUMNS.items())
         con.execute(f"CREATE OR REPLACE TABLE {quote(quality)} ({columns})")
         return
+    column_list = ", ".join(quote(c) for c in QUALITY_ISSUE_COLUMNS)
     con.execute(
-        f"CREATE OR REPLACE TABLE {quote(quality)} AS SELECT * FROM ("
+        f"CREATE OR REPLACE TABLE {quote(quality)} AS SELECT {column_list} FROM ("
         + " UNION ALL ".join(unions)
-        + f") WHERE source_row_number NOT IN (SELECT source_row_number FROM {quote(quarantine)}) "
-        "ORDER BY source_row_number, field"
+        + f") WHERE raw_row_id NOT IN (SELECT raw_row_id FROM {quote(quarantine)}) "
+        "ORDER BY raw_row_id, field"
     )

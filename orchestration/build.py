@@ -15,6 +15,7 @@ from assets.evaluation import build_evaluation_assets
 from assets.ingestion import build_ingestion_assets
 from assets.linkage import build_linkage_assets
 from assets.mastering import golden_customers
+from assets.quality import build_quality_assets, build_quality_checks
 from orchestration.jobs import JOBS
 from orchestration.project import ProjectConfig, load_project
 from orchestration.resources import MlflowResource, WarehouseResource
@@ -39,6 +40,7 @@ def build_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     """Every asset of the pipeline for a project, in flow order."""
     return [
         *build_ingestion_assets(project),
+        *build_quality_assets(project),
         *build_linkage_assets(project),
         golden_customers,
         *build_evaluation_assets(project),
@@ -54,7 +56,7 @@ def build_definitions(config_path: str | Path) -> dg.Definitions:
     project = load_project(config_path)
     return dg.Definitions(
         assets=build_assets(project),
-        asset_checks=build_checks(project),
+        asset_checks=[*build_checks(project), *build_quality_checks(project)],
         jobs=JOBS,
         schedules=SCHEDULES,
         sensors=[build_landing_sensor(project)],

@@ -10,8 +10,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import glob
+import os
 import sys
-from pathlib import Path
 
 import duckdb
 
@@ -87,8 +88,21 @@ def _check_config(args: argparse.Namespace) -> int:
     project = load_project(args.config or config_path_from_env())
     missing = []
     for name, source in project.sources.items():
-        pattern = project.resolve(source.path)
-        if not list(Path(pattern.parent).glob(pattern.name)) and not pattern.exists():
+        if source.database is not None:
+            db = source.database
+            if db.kind == "duckdb" and db.path and not project.resolve(db.path).is_file():
+                missing.append(
+                    f"{project.config_path}: sources.{name}.database.path: "
+                    f"no DuckDB file at {project.resolve(db.path)}"
+                )
+            if db.url_env and not os.environ.get(db.url_env):
+                missing.append(
+                    f"{project.config_path}: sources.{name}.database.url_env: "
+                    f"environment variable {db.url_env} is not set"
+                )
+            continue
+        pattern = project.resolve(source.path or "")
+        if not glob.glob(str(pattern), recursive=True):
             missing.append(f"{project.config_path}: sources.{name}.path: no file at {pattern}")
     for line in missing:
         print(line, file=sys.stderr)

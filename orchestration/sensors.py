@@ -1,4 +1,4 @@
-"""Sensors: start the pipeline when new source files land."""
+"""Sensors: start the pipeline when new or changed source files land."""
 
 import glob
 import hashlib
@@ -11,43 +11,85 @@ from dagster import SensorEvaluationContext
 from orchestration.jobs import meld_pipeline
 from orchestration.project import ProjectConfig
 
+MAX_LISTED_FILES = 20
 
-def landing_state(project: ProjectConfig) -> dict[str, str]:
-    """A cheap signature of each source's files: name, size and modification time."""
-    state = {}
+
+def landing_state(project: ProjectConfig) -> dict[str, dict[str, str]]:
+    """Each file-based source's files with a cheap signature: size and modification time.
+
+    Database sources are not watched: schedule them instead.
+    """
+    state: dict[str, dict[str, str]] = {}
     for name, source in project.sources.items():
-        pattern = str(project.resolve(source.path))
-        parts = []
-        for path in sorted(glob.glob(pattern, recursive=True)):
+        if source.path is None:
+            continue
+        files: dict[str, str] = {}
+        for path in sorted(glob.glob(str(project.resolve(source.path)), recursive=True)):
             try:
                 stat = os.stat(path)
             except FileNotFoundError:
                 continue
-            parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
-        state[name] = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+            files[path] = f"{stat.st_size}:{stat.st_mtime_ns}"
+        state[name] = files
     return state
 
 
+def new_or_changed_files(
+    previous: dict[str, dict[str, str]], current: dict[str, dict[str, str]]
+) -> dict[str, list[str]]:
+    """Per source, the files that are new or whose size or modification time changed.
+
+    A removed file is not a reason to run: deliveries already loaded stay loaded.
+    """
+    changed: dict[str, list[str]] = {}
+    for source, files in current.items():
+        before = previous.get(source, {})
+        paths = sorted(path for path, signature in files.items() if before.get(path) != signature)
+        if paths:
+            changed[source] = paths
+    return changed
+
+
 def build_landing_sensor(project: ProjectConfig) -> dg.SensorDefinition:
-    """A sensor that runs the pipeline when any source's landing files change."""
+    """A sensor that runs the pipeline when any source's landing files are new or changed."""
 
     @dg.sensor(
         name="landing_files_sensor",
         job=meld_pipeline,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.STOPPED,
-        description="Runs meld_pipeline when a source's landing files are added or changed.",
+        description=(
+            "Watches each file source's landing path and runs meld_pipeline when files are "
+            "new or changed (size or modification time). Loading skips content it has seen, "
+            "so a touched but identical file adds nothing."
+        ),
     )
     def landing_files_sensor(context: SensorEvaluationContext) -> dg.SensorResult:
         state = landing_state(project)
-        previous = json.loads(context.cursor) if context.cursor else {}
-        changed = sorted(name for name, value in state.items() if previous.get(name) != value)
+        try:
+            previous = json.loads(context.cursor) if context.cursor else {}
+        except json.JSONDecodeError:
+            previous = {}
+        if not all(isinstance(v, dict) for v in previous.values()):
+            previous = {}  # a cursor from an older version of this sensor
+        changed = new_or_changed_files(previous, state)
         cursor = json.dumps(state, sort_keys=True)
         if not changed:
             return dg.SensorResult(skip_reason="no new or changed landing files", cursor=cursor)
-        run_key = hashlib.sha256(cursor.encode()).hexdigest()[:16]
+        listed = [os.path.basename(p) for paths in changed.values() for p in paths]
+        context.log.info("new or changed files: %s", ", ".join(listed[:MAX_LISTED_FILES]))
+        run_key = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:16]
+        run_key = hashlib.sha256((run_key + cursor).encode()).hexdigest()[:16]
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=run_key, tags={"meld/changed": ",".join(changed)})],
+            run_requests=[
+                dg.RunRequest(
+                    run_key=run_key,
+                    tags={
+                        "meld/changed": ",".join(sorted(changed)),
+                        "meld/changed_files": ",".join(listed[:MAX_LISTED_FILES]),
+                    },
+                )
+            ],
             cursor=cursor,
         )
 

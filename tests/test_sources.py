@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -76,23 +77,32 @@ def test_each_format_loads_as_text_with_lineage(
     assert types == {"VARCHAR"}
 
 
-def test_glob_loads_every_file(con, tmp_path: Path) -> None:
-    for part in ("a", "b"):
-        _write(tmp_path / f"crm_{part}.csv", "csv")
+def test_glob_loads_every_file_oldest_first(con, tmp_path: Path) -> None:
+    for offset, part in ((2, "a"), (1, "b")):
+        path = tmp_path / f"crm_{part}.csv"
+        path.write_text(f"id,mail\n{part}1,x@example.com\n{part}2,y@example.com\n")
+        os.utime(path, (1_700_000_000 + offset, 1_700_000_000 + offset))
     result = load_raw_source(
         con, source_system="crm", pattern=tmp_path / "crm_*.csv", id_column="id", mapped_columns={}
     )
-    assert result.rows == 6
-    assert [f.path.name for f in result.files] == ["crm_a.csv", "crm_b.csv"]
+    assert result.rows == 4
+    assert [f.path.name for f in result.files] == ["crm_b.csv", "crm_a.csv"]
+    assert con.execute(
+        "SELECT source_file LIKE '%crm_b.csv', delivery_seq FROM raw_crm ORDER BY raw_row_id"
+    ).fetchall() == [(True, 1), (True, 1), (False, 2), (False, 2)]
 
 
-def test_reload_replaces_rather_than_appends(con, tmp_path: Path) -> None:
+def test_loading_the_same_file_twice_adds_nothing(con, tmp_path: Path) -> None:
     path = _write(tmp_path / "crm.csv", "csv")
-    for _ in range(2):
-        result = load_raw_source(
-            con, source_system="crm", pattern=path, id_column="id", mapped_columns={}
-        )
-    assert result.rows == 3
+    first = load_raw_source(
+        con, source_system="crm", pattern=path, id_column="id", mapped_columns={}
+    )
+    again = load_raw_source(
+        con, source_system="crm", pattern=path, id_column="id", mapped_columns={}
+    )
+    assert first.rows == again.rows == 3
+    assert again.history_rows == 3
+    assert not again.new_files and len(again.skipped_files) == 1
 
 
 @pytest.mark.parametrize(
