@@ -251,7 +251,8 @@ def _add_values(builder: _Builder, columns: list[str], row: list[str], line: int
             line,
             UNDECODABLE_BYTES,
             ",".join(bad),
-            f"line {line}: bytes not valid in the declared encoding in {bad}",
+            f"line {line}: bytes not valid in the declared encoding in column(s) {bad}; "
+            "check the source's encoding setting",
         )
     else:
         builder.add(values, line)

@@ -497,9 +497,7 @@ def _quarantine_rules(required_fields: Sequence[str]) -> list[tuple[str, str, st
     ]
     for name in required_fields:
         rules.append((f"{_RAW_VALUE[name]} IS NULL", "'missing_required_field'", f"'{name}'"))
-        rules.append(
-            (f"{_STAGED_VALUE[name]} IS NULL", "'invalid_required_field'", f"'{name}'")
-        )
+        rules.append((f"{_STAGED_VALUE[name]} IS NULL", "'invalid_required_field'", f"'{name}'"))
     rules.append((no_identity, "'no_identifying_fields'", f"'{','.join(IDENTIFYING_FIELDS)}'"))
     return rules
 
@@ -524,14 +522,19 @@ def _write_quarantine(
         f"  FROM {quote(base)}"
         "), reasons AS ("
         f"  SELECT raw_row_id, {reason} AS reason, {field_at_fault} AS field, "
-        "  CASE WHEN load_problem IS NOT NULL THEN load_problem_detail "
-        "  WHEN id_rank > 1 THEN 'id repeated in the same delivery' END AS detail "
-        "  FROM ranked"
+        "  load_problem_detail FROM ranked"
+        "), described AS ("
+        "  SELECT raw_row_id, reason, field, CASE "
+        "    WHEN reason IN ('malformed_row', 'undecodable_bytes') THEN load_problem_detail "
+        "    WHEN reason = 'duplicate_id' THEN 'id repeated in the same delivery' "
+        f"    WHEN reason = 'invalid_id' THEN 'id longer than {MAX_ID_LENGTH} characters' "
+        "    WHEN reason = 'invalid_required_field' THEN 'required field failed validation' "
+        "  END AS detail FROM reasons"
         ") "
         "SELECT raw.source_system, raw.source_record_id, raw.source_row_number, "
         "raw.source_line, raw.source_file, raw.raw_row_id, r.field, r.reason, r.detail, "
         "to_json(raw)::VARCHAR AS raw_values, now()::TIMESTAMP AS quarantined_at "
-        "FROM reasons AS r JOIN (SELECT * EXCLUDE (record_hash, load_problem_detail) "
+        "FROM described AS r JOIN (SELECT * EXCLUDE (record_hash, load_problem_detail) "
         f"FROM {quote(raw_table)}) AS raw ON raw.raw_row_id = r.raw_row_id "
         "WHERE r.reason IS NOT NULL ORDER BY raw.raw_row_id"
     )
