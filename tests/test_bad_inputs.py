@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from linkage.canonical import IDENTIFYING_FIELDS
-from linkage.sources import SourceError, load_raw_source
+from linkage.sources import DatabaseSpec, SourceError, load_raw_source
 from linkage.staging import FieldSpec, stage_source
 from orchestration.build import build_assets, build_resources
 
@@ -248,3 +248,26 @@ def test_a_failing_source_fails_alone(write_project, tmp_path: Path) -> None:
     assert len(failures) == 1
     message = str(failures[0].event_specific_data.error_display_string)
     assert "sources.broken" in message and "'email'" in message and "missing_column.csv" in message
+
+
+def test_hostile_column_and_table_names_are_identifiers_not_sql(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    hostile = 'id"; DROP TABLE source_deliveries; --'
+    with pytest.raises(SourceError, match="not found"):
+        load_raw_source(
+            con,
+            source_system="crm",
+            pattern=CORPUS / "duplicate_ids.csv",
+            id_column=hostile,
+            mapped_columns={},
+        )
+    legacy = tmp_path / "legacy.duckdb"
+    with duckdb.connect(str(legacy)) as db:
+        db.execute("CREATE TABLE people AS SELECT 1 AS id")
+    spec = DatabaseSpec(kind="duckdb", path=legacy, table="people; DROP TABLE people")
+    with pytest.raises(SourceError, match="cannot read"):
+        load_raw_source(
+            con, source_system="legacy", database=spec, id_column="id", mapped_columns={}
+        )
+    with duckdb.connect(str(legacy), read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM people").fetchall() == [(1,)]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from orchestration.build import build_assets, build_resources
-from orchestration.project import ConfigError, load_project
+from orchestration.project import REPO_ROOT, ConfigError, load_project
 
 
 def _write(tmp_path: Path, config: dict) -> Path:
@@ -144,3 +144,75 @@ def test_ingestion_errors_name_file_source_and_key(
     assert str(path) in message
     for part in expected:
         assert part in message
+
+
+def test_example_config_with_every_option_is_valid() -> None:
+    project = load_project(REPO_ROOT / "config" / "example.yaml")
+    crm = project.sources["crm_contacts"]
+    assert crm.encoding == "windows-1252" and crm.required_fields == ["date_of_birth"]
+    assert crm.quality_rule("email", project.quality).blocking
+    assert crm.quality_rule("phone", project.quality).min_valid_rate == 0.8
+    assert crm.quality_rule("city", project.quality).min_valid_rate == 0.9
+    assert project.sources["marketing_list"].database.url_env == "MARKETING_DB_URL"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            _source(database={"kind": "duckdb", "path": "x.duckdb", "table": "t"}),
+            "exactly one of 'path' (files) or 'database'",
+        ),
+        (
+            {
+                "id_column": "id",
+                "fields": {"email": "mail"},
+                "database": {
+                    "kind": "duckdb",
+                    "path": "x.duckdb",
+                    "table": "t",
+                    "query": "SELECT 1",
+                },
+            },
+            "exactly one of 'table' or 'query'",
+        ),
+        (
+            {
+                "id_column": "id",
+                "fields": {"email": "mail"},
+                "database": {"kind": "sqlalchemy", "url_env": "X; rm -rf /", "table": "t"},
+            },
+            "sources.crm.database.url_env",
+        ),
+        (
+            {
+                "id_column": "id",
+                "fields": {"email": "mail"},
+                "database": {"kind": "sqlalchemy", "table": "t"},
+            },
+            "needs 'url_env'",
+        ),
+        (_source(required_fields=["phone"]), "required_fields ['phone'] are not mapped"),
+        (_source(quality={"shoe_size": {"min_valid_rate": 0.5}}), "unknown canonical field"),
+        (_source(quality={"email": {"min_valid_rate": 1.5}}), "less than or equal to 1"),
+        (_source(encoding="ebcdic"), "sources.crm.encoding"),
+        (_source(delimiter=";;"), "sources.crm.delimiter"),
+    ],
+    ids=[
+        "path-and-database",
+        "table-and-query",
+        "hostile-env-name",
+        "sqlalchemy-without-env",
+        "required-unmapped",
+        "quality-unknown-field",
+        "rate-above-one",
+        "unknown-encoding",
+        "long-delimiter",
+    ],
+)
+def test_hostile_or_inconsistent_source_options_are_refused(
+    tmp_path: Path, source: dict, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_project(_write(tmp_path, {"warehouse": "w.duckdb", "sources": {"crm": source}}))
+    assert expected in str(error.value)
