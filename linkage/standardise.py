@@ -296,6 +296,9 @@ def _name_tokens(text: str) -> list[str]:
     return [tok for tok in _NAME_TOKEN_SPLIT.split(text) if tok and _HAS_WORD_CHAR.search(tok)]
 
 
+_DOTTED_INITIALS = re.compile(r"^[^\W\d_]\.[^\W\d_]\.?$")
+
+
 def _without_honorifics(tokens: list[str]) -> list[str]:
     """Drop leading titles and trailing suffixes; a lone title that is also a name stays.
 
@@ -310,7 +313,14 @@ def _without_honorifics(tokens: list[str]) -> list[str]:
     start, end = 0, len(tokens)
     while start < end and _token_key(tokens[start]) in _TITLES:
         start += 1
-    while end > start and _token_key(tokens[end - 1]) in _SUFFIXES:
+    while (
+        end > start
+        and _token_key(tokens[end - 1]) in _SUFFIXES
+        # "J.R." is initials, "Jr." the suffix; "M.D." stays a suffix.
+        and not (
+            _DOTTED_INITIALS.match(tokens[end - 1]) and _token_key(tokens[end - 1]) in ("jr", "sr")
+        )
+    ):
         end -= 1
     if start == end and len(tokens) == 1 and _token_key(tokens[0]) in _TITLES_THAT_ARE_NAMES:
         return tokens

@@ -221,6 +221,8 @@ def test_standardise_name_flags_junk(raw: str) -> None:
         ("Pani Anna Kowalska", ("Anna", "Kowalska")),
         ("Mr & Mrs Smith", (None, "Smith")),
         ("J. Smith", ("J.", "Smith")),
+        ("Smith, J.R.", ("J.R.", "Smith")),  # dotted initials, not the suffix Jr.
+        ("John Smith Jr.", ("John", "Smith")),
         ("J.Smith", ("J.", "Smith")),
         ("Smith, J. R.", ("J.", "Smith")),
         ("Madonna", (None, "Madonna")),
