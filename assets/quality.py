@@ -22,13 +22,11 @@ from linkage.data_quality import (
     rates_from_profile,
     row_count_change,
 )
-from linkage.quality_report import quality_chart_png, write_quality_report
+from linkage.quality_report import REPORT_FILE, quality_chart_png, write_quality_report
 from linkage.warehouse import quote, row_count
 from orchestration.project import FieldQualityRule, ProjectConfig, SourceConfig
 from orchestration.resources import WarehouseResource
 from training.charts import markdown_image
-
-REPORT_FILE = "data_quality/data_quality_report.html"
 
 
 def _mapped(source: SourceConfig) -> dict[str, str]:

@@ -16,17 +16,19 @@ import sys
 
 import duckdb
 
+from linkage.quality_report import REPORT_FILE
 from orchestration.project import ConfigError, ProjectConfig, config_path_from_env, load_project
 from training.summary import PipelineSummary, read_summary
 
 
 def _format_summary(project: ProjectConfig, summary: PipelineSummary) -> str:
     lines = [f"Meld summary for {project.config_path}", ""]
-    lines.append("Records per source (raw -> staged, quarantined):")
+    lines.append("Records per source (raw -> staged, quarantined; deliveries; invalid values):")
     for source, counts in summary.sources.items():
         lines.append(
             f"  {source:<24} {counts.raw:>9,} -> {counts.staged:>9,}   "
-            f"quarantined {counts.quarantined:>6,}"
+            f"quarantined {counts.quarantined:>6,}   deliveries {counts.deliveries:>3}   "
+            f"invalid values {counts.invalid_values:>6,}"
         )
     lines.append(
         f"  {'total':<24} {summary.raw_total:>9,} -> {summary.staged_total:>9,}   "
@@ -66,6 +68,9 @@ def _format_summary(project: ProjectConfig, summary: PipelineSummary) -> str:
         f"{project.mlflow.tracking_uri}) then http://127.0.0.1:5000",
         "  Dagster UI:         make ui   then http://127.0.0.1:3000",
         f"  charts and models:  {project.artifacts}",
+        f"  data quality:       {project.artifacts / REPORT_FILE}",
+        "      tables: quarantined_records, data_quality_issues, data_quality_profile, "
+        "source_deliveries",
     ]
     return "\n".join(lines)
 

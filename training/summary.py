@@ -16,6 +16,8 @@ class SourceCounts:
     raw: int
     staged: int
     quarantined: int
+    deliveries: int = 0
+    invalid_values: int = 0
 
 
 @dataclass
@@ -52,6 +54,16 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0])
 
 
+def _deliveries(con: duckdb.DuckDBPyConnection, source: str) -> int:
+    if not table_exists(con, "source_deliveries"):
+        return 0
+    return int(
+        con.execute(
+            "SELECT count(*) FROM source_deliveries WHERE source_system = ?", [source]
+        ).fetchall()[0][0]
+    )
+
+
 def read_summary(con: duckdb.DuckDBPyConnection, sources: list[str]) -> PipelineSummary:
     """Summarise the warehouse: per-source counts, customers, model and latest evaluation."""
     summary = PipelineSummary()
@@ -60,6 +72,8 @@ def read_summary(con: duckdb.DuckDBPyConnection, sources: list[str]) -> Pipeline
             raw=_count(con, f"raw_{source}"),
             staged=_count(con, f"staged_{source}"),
             quarantined=_count(con, f"quarantine_{source}"),
+            deliveries=_deliveries(con, source),
+            invalid_values=_count(con, f"quality_issues_{source}"),
         )
     if table_exists(con, "quarantined_records"):
         summary.quarantine_reasons = {
