@@ -253,6 +253,93 @@ class ModelConfig(_Strict):
     em_max_iterations: int = Field(default=25, ge=1, le=1000)
 
 
+SurvivorshipRule = Literal[
+    "source_priority", "most_recent", "most_frequent", "most_complete", "longest"
+]
+GOLDEN_FIELD_NAMES: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "email",
+    "phone",
+    "address",
+    "national_id",
+    "loyalty_card",
+    "customer_number",
+)
+
+
+class MasteringConfig(_Strict):
+    """How the golden record of a customer is chosen, field by field."""
+
+    default_rule: SurvivorshipRule = Field(
+        default="most_frequent",
+        description="Rule for fields without their own: the value most records agree on.",
+    )
+    rules: dict[str, SurvivorshipRule] = Field(
+        default_factory=dict,
+        description="Rule per golden field, e.g. {email: most_recent, phone: source_priority}.",
+    )
+    source_priority: list[str] = Field(
+        default_factory=list,
+        description="Source systems, most trusted first, for the source_priority rule.",
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _known_golden_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(GOLDEN_FIELD_NAMES))
+        if unknown:
+            raise ValueError(
+                f"unknown golden field(s) {unknown}; expected some of {list(GOLDEN_FIELD_NAMES)}"
+            )
+        return value
+
+
+class HouseholdConfig(_Strict):
+    """Which customers form a household."""
+
+    enabled: bool = True
+    match_on: Literal["address", "address_and_last_name"] = Field(
+        default="address",
+        description="Customers sharing a normalised address (street and postcode, else "
+        "street and city), optionally also their last name.",
+    )
+    max_customers: int = Field(
+        default=12,
+        ge=2,
+        description="Larger groups (care homes, offices, bad data) are not made households.",
+    )
+
+
+class OverridesConfig(_Strict):
+    """Steward decisions: must-link, cannot-link and unmerge, with who and why."""
+
+    path: str | None = Field(
+        default=None,
+        description="CSV of decisions (record_a, record_b, decision, steward, reason, "
+        "decided_at); also recorded with `meld override`.",
+    )
+
+
+class TableFileConfig(_Strict):
+    """A file of related data (orders, products) and its column names."""
+
+    path: str = Field(min_length=1, description="File or glob: csv, parquet, json(l).")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Meld column name to the file's column name."
+    )
+    delimiter: str | None = Field(default=None, max_length=1)
+    encoding: Literal["utf-8", "latin-1", "windows-1252"] = "utf-8"
+
+
+class RelationshipsConfig(_Strict):
+    """What customers are related to: orders (with products, stores, staff)."""
+
+    orders: TableFileConfig | None = None
+    products: TableFileConfig | None = None
+
+
 SourceName = Annotated[str, Field(pattern=SOURCE_NAME_PATTERN)]
 
 
@@ -271,6 +358,10 @@ class ProjectConfig(_Strict):
         description="Earliest and latest plausible date of birth; default an age of 0 to 120.",
     )
     quality: QualityConfig = QualityConfig()
+    mastering: MasteringConfig = MasteringConfig()
+    households: HouseholdConfig = HouseholdConfig()
+    overrides: OverridesConfig = OverridesConfig()
+    relationships: RelationshipsConfig = RelationshipsConfig()
     national_id_key_env: str = Field(
         default=DEFAULT_NATIONAL_ID_KEY_ENV,
         pattern=ENV_VAR_PATTERN,
@@ -283,6 +374,13 @@ class ProjectConfig(_Strict):
         if value is not None and value[0] >= value[1]:
             raise ValueError(f"earliest {value[0]} must be before latest {value[1]}")
         return value
+
+    @model_validator(mode="after")
+    def _priority_names_sources(self) -> ProjectConfig:
+        unknown = sorted(set(self.mastering.source_priority) - set(self.sources))
+        if unknown:
+            raise ValueError(f"mastering.source_priority names unknown source(s) {unknown}")
+        return self
 
     @property
     def base_dir(self) -> Path:
