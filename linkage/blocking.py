@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from splink import block_on
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 
+from linkage.canonical import IDENTIFIER_FIELDS
+
 PREDICTION_RULES: tuple[tuple[str, ...], ...] = (
     ("email",),
     ("phone",),
@@ -21,14 +23,27 @@ PREDICTION_RULES: tuple[tuple[str, ...], ...] = (
     ("street", "postcode"),
     ("date_of_birth", "postcode"),
     ("date_of_birth", "city"),
+    *((identifier,) for identifier in IDENTIFIER_FIELDS),
 )
-"""Pairs sharing any of these column sets are scored."""
+"""Pairs sharing any of these column sets are scored. Each identifier is a rule of its
+own, so records that share nothing but a loyalty card or a customer number are still
+compared and the score decides. Identifiers come last so that the other rules keep
+their numbers (``blocking_rule_N`` in MLflow) whether a deployment maps identifiers
+or not."""
 
 DETERMINISTIC_RULES: tuple[tuple[str, ...], ...] = (
     ("email",),
     ("first_name", "last_name", "date_of_birth"),
 )
-"""Pairs sharing these are almost surely the same person: they estimate lambda."""
+"""Pairs sharing these are almost surely the same person: they estimate lambda.
+
+No identifier is among them. ``deterministic_recall`` is the recall of these rules
+together, so adding a rule a deployment may or may not map (a loyalty card held by a
+third of customers, a national id in one source) would move lambda with the mapping
+rather than with the data; and a family's shared card or a mistyped customer number
+would count pairs of two people as sure matches. Not even ``national_id``: it is
+mapped rarely, it is a hash, so a typo makes it miss, and e-mail plus full name and
+date of birth already anchor lambda wherever names are present."""
 
 TRAINING_RULES: tuple[tuple[str, ...], ...] = (
     ("first_name", "last_name"),

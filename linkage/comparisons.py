@@ -2,6 +2,13 @@
 
 Each comparison is built only when its column carries data, so a deployment whose
 sources have no street, say, trains a model without a street comparison.
+
+Examples:
+    ```py
+    comparisons = default_comparisons(["first_name", "last_name", "loyalty_card"])
+    [c.get_comparison("duckdb").output_column_name for c in comparisons]
+    # ['first_name', 'last_name', 'loyalty_card']
+    ```
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import ColumnExpression
 from splink.internals.comparison_creator import ComparisonCreator
+
+from linkage.canonical import IDENTIFIER_FIELDS
 
 SWAPPED_DAY_MONTH_SQL = (
     "strftime(\"date_of_birth_l\", '%Y-%d-%m') = strftime(\"date_of_birth_r\", '%Y-%m-%d')"
@@ -167,6 +176,50 @@ def address_comparison(have: set[str]) -> ComparisonCreator:
     )
 
 
+IDENTIFIER_LABELS: dict[str, str] = {
+    "national_id": "national id",
+    "loyalty_card": "loyalty card",
+    "customer_number": "customer number",
+    "device_id": "device id",
+    "cookie_id": "cookie id",
+}
+"""How each identifier is named in charts and MLflow parameters."""
+
+
+def identifier_comparison(column: str) -> ComparisonCreator:
+    """Missing, the same identifier, a different one: exact-match evidence only.
+
+    No fuzzy level: a card number one digit off is as likely someone else's card as a
+    typo of this one. No term-frequency adjustment: a value many records share is a
+    family card or a shared device, not a rare name, and the lookup would list people's
+    identifiers. The weight of "Same" comes from m and u like any other level's, and
+    since u is sampled from pairs that include the true matches, it comes out close to
+    minus the prior's weight: an identifier alone gives about even odds, and it adds to
+    the names and dates of birth rather than overruling them. A card on the wrong
+    record (a partner's, a mistyped customer number that names someone else) loses
+    against names and a date of birth that disagree, and the link veto of
+    :mod:`linkage.clustering` holds whatever the identifiers say.
+
+    Args:
+        column: One of :data:`linkage.canonical.IDENTIFIER_FIELDS`.
+
+    Examples:
+        >>> comparison = identifier_comparison("loyalty_card").get_comparison("duckdb")
+        >>> [level.label_for_charts for level in comparison.comparison_levels]
+        ['Loyalty card missing', 'Same loyalty card', 'Different loyalty card']
+    """
+    label = IDENTIFIER_LABELS[column]
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_description=label.capitalize(),
+        comparison_levels=[
+            cll.NullLevel(column).configure(label_for_charts=f"{label.capitalize()} missing"),
+            cll.ExactMatchLevel(column).configure(label_for_charts=f"Same {label}"),
+            cll.ElseLevel().configure(label_for_charts=f"Different {label}"),
+        ],
+    )
+
+
 def default_comparisons(available: Iterable[str]) -> list[ComparisonCreator]:
     """Comparisons for the canonical columns in ``available``, in a fixed order.
 
@@ -174,7 +227,9 @@ def default_comparisons(available: Iterable[str]) -> list[ComparisonCreator]:
         available: Columns of ``customer_records`` that hold at least one value.
 
     Returns:
-        Splink comparison creators; names carry term-frequency adjustments.
+        Splink comparison creators; names carry term-frequency adjustments. Each
+        identifier in ``available`` (:data:`IDENTIFIER_FIELDS`) comes last, as an
+        exact-match comparison.
     """
     have = set(available)
     builders = {
@@ -191,4 +246,5 @@ def default_comparisons(available: Iterable[str]) -> list[ComparisonCreator]:
     comparisons = [build() for column, build in builders.items() if column in have]
     if have & {"street", "postcode", "city"}:
         comparisons.append(address_comparison(have))
+    comparisons += [identifier_comparison(c) for c in IDENTIFIER_FIELDS if c in have]
     return comparisons

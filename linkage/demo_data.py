@@ -7,6 +7,15 @@ phones in every format, missing values and a handful of unusable rows. It also
 writes the ground truth (which record belongs to which person) and a project
 config, ``meld.yaml``, that points Meld at the files.
 
+Besides names, the sources carry identifiers the way real systems do, sparse and
+not always right: the point-of-sale card number is a ``loyalty_card``; the CRM
+records the loyalty card of a minority of its customers (a few mistyped, stale, or
+the partner's card of a household); support tickets sometimes quote the CRM contact
+id as ``customer_number`` (a few with a digit wrong, which then names someone
+else); and web-shop accounts carry the ``device_id`` they were opened on, which a
+person's second account and some households share. There are no national ids: they
+would need a hashing key just to run the demo.
+
 Layout of ``OUT``::
 
     meld.yaml
@@ -96,6 +105,19 @@ P_COUNTRY_AS_NAME = 0.05  # "Sverige" instead of "SE" (support and POS only)
 P_ADDRESS_WITH_COUNTRY = 0.15  # webshop address line ends with ", Sweden"
 P_FIRST_NAME_ONLY = 0.03  # support ticket signed with the first name only
 P_UNUSABLE = 0.001  # per kind (empty id; all identifying fields empty), at least one each
+
+# Identifiers quoted across systems (drawn after the records, from their own stream).
+P_CRM_LOYALTY_CARD = 0.35  # of CRM records of loyalty cardholders: the card is on file
+P_CARD_MISTYPED = 0.03  # of cards on file: one digit wrong
+P_CARD_STALE = 0.03  # of cards on file: an old, replaced card no other system knows
+P_CARD_OF_PARTNER = 0.04  # of cards on file of persons living with a cardholder: the partner's
+P_CARD_GROUPED = 0.25  # cards on file written in groups of four digits
+P_TICKET_CUSTOMER_NUMBER = 0.3  # of tickets of CRM customers: quotes the customer number
+P_CUSTOMER_NUMBER_MISTYPED = 0.04  # of quoted customer numbers: one digit wrong
+P_CUSTOMER_NUMBER_RESTYLED = 0.2  # quoted as "c0001234", "C-0001234" or "C 0001234"
+P_WEBSHOP_DEVICE = 0.7  # web-shop accounts with the id of the device they were opened on
+P_USUAL_DEVICE = 0.75  # of those: the person's usual device (else another one)
+P_SHARED_DEVICE = 0.4  # households whose partners use one device
 
 # --------------------------------------------------------------------------- #
 # Reference data
@@ -699,7 +721,8 @@ CONFIG_FILE = "meld.yaml"
 # Seeds and small helpers
 # --------------------------------------------------------------------------- #
 
-_STAGES = ("pools", "persons", "allocation", *SOURCE_PLANS)
+_STAGES = ("pools", "persons", "allocation", *SOURCE_PLANS, "identifiers")
+"""Stages in spawn order; new stages go last so that earlier ones keep their streams."""
 
 
 def _stage_rngs(seed: int) -> dict[str, np.random.Generator]:
@@ -1455,6 +1478,7 @@ def _full_names(
 
 
 def _crm_contacts(d: _Draws) -> dict[str, np.ndarray]:
+    """CRM contacts; ``loyalty_card`` is added later by :class:`_Identifiers`."""
     first, last = _record_names(d)
     address = _record_addresses(d)
     return {
@@ -1579,12 +1603,21 @@ def _spoil_rows(columns: dict[str, np.ndarray], plan: SourcePlan, rng: np.random
         columns[column][chosen[per_kind:]] = None
 
 
+@dataclass(frozen=True)
+class _Source:
+    """One source's records, their ground truth, and the person index of each record."""
+
+    records: pd.DataFrame
+    truth: pd.DataFrame
+    owners: np.ndarray
+
+
 def _build_source(
     plan: SourcePlan,
     people: dict[str, np.ndarray],
     counts: np.ndarray,
     rng: np.random.Generator,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> _Source:
     """Records of one source and its ground truth rows."""
     owners, occurrence = _owners(rng, counts)
     draws = _Draws(people, owners, occurrence, rng, plan)
@@ -1600,7 +1633,179 @@ def _build_source(
             "person_id": people["person_id"][owners][has_id.to_numpy()],
         }
     )
-    return records, truth
+    return _Source(records, truth, owners)
+
+
+# --------------------------------------------------------------------------- #
+# Identifiers quoted across sources
+# --------------------------------------------------------------------------- #
+
+
+def _first_id_per_person(source: _Source, column: str, persons: int) -> np.ndarray:
+    """Each person's first non-empty ``column`` value in ``source`` (None if they have none)."""
+    ids = source.records[column]
+    present = (ids.notna() & (ids != "")).to_numpy()
+    first = pd.Series(ids.to_numpy()[present]).groupby(source.owners[present]).first()
+    out = np.full(persons, None, dtype=object)
+    out[first.index.to_numpy()] = first.to_numpy()
+    return out
+
+
+def _partner_index(household: np.ndarray) -> np.ndarray:
+    """The index of the person each person lives with, -1 for persons living alone."""
+    partner = np.full(len(household), -1, dtype=np.int64)
+    members = np.flatnonzero(pd.notna(household))
+    order = members[np.argsort(household[members].astype(str), kind="stable")]
+    pairs = order.reshape(-1, 2)  # every household is two persons
+    partner[pairs[:, 0]], partner[pairs[:, 1]] = pairs[:, 1], pairs[:, 0]
+    return partner
+
+
+def _digit_typo(value: str, rnd: random.Random, first: int) -> str:
+    """One digit at or after position ``first`` replaced by another digit."""
+    pos = rnd.randrange(first, len(value))
+    digit = rnd.choice([d for d in "0123456789" if d != value[pos]])
+    return value[:pos] + digit + value[pos + 1 :]
+
+
+def _without_identity(source: _Source, plan: SourcePlan) -> np.ndarray:
+    """Rows spoiled to have no identifying field: they get no identifier either."""
+    columns = source.records
+    return np.logical_and.reduce(
+        [np.equal(columns[c].to_numpy(), None) for c in plan.identity_columns]
+    )
+
+
+def _crm_loyalty_cards(
+    crm: _Source, card_of: np.ndarray, partner: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """The loyalty card on file for a minority of cardholders' CRM records.
+
+    A few cards on file are wrong: one digit off, an old card that was replaced, or
+    the card of the partner the person lives with (a family card): then two people
+    share a card number, and only names and dates of birth can tell them apart.
+    """
+    rnd = _py_random(rng)
+    owners = crm.owners
+    cards = card_of[owners]
+    on_file = pd.notna(cards) & _mask(rng, len(owners), P_CRM_LOYALTY_CARD)
+    cards = np.where(on_file, cards, None)
+    draw = rng.random(len(owners))
+    mistyped = on_file & (draw < P_CARD_MISTYPED)
+    stale = on_file & (draw >= P_CARD_MISTYPED) & (draw < P_CARD_MISTYPED + P_CARD_STALE)
+    cards = _apply(cards, mistyped, lambda v: _digit_typo(v, rnd, 1))
+    replaced = rng.integers(0, 10**12, len(owners), dtype=np.int64)
+    cards[stale] = [f"6{v:012d}" for v in replaced[stale].tolist()]
+    partners = partner[owners]
+    partner_card = np.where(partners >= 0, card_of[np.maximum(partners, 0)], None)
+    family = (
+        on_file
+        & ~mistyped
+        & ~stale
+        & pd.notna(partner_card)
+        & _mask(rng, len(owners), P_CARD_OF_PARTNER)
+    )
+    cards = _pick(cards, family, partner_card)
+    grouped = _mask(rng, len(owners), P_CARD_GROUPED)
+    return _apply(cards, grouped, lambda v: " ".join(v[i : i + 4] for i in range(0, len(v), 4)))
+
+
+def _restyle_customer_number(value: str, rnd: random.Random) -> str:
+    style = rnd.randrange(3)
+    if style == 0:
+        return value.lower()
+    return f"{value[0]}{'-' if style == 1 else ' '}{value[1:]}"
+
+
+def _quoted_customer_numbers(
+    tickets: _Source, number_of: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """The CRM customer number quoted on a minority of CRM customers' tickets.
+
+    A few have a digit wrong; CRM numbers are dense, so most of those name another
+    customer.
+    """
+    rnd = _py_random(rng)
+    numbers = number_of[tickets.owners]
+    quoted = pd.notna(numbers) & _mask(rng, len(numbers), P_TICKET_CUSTOMER_NUMBER)
+    numbers = np.where(quoted, numbers, None)
+    mistyped = _mask(rng, len(numbers), P_CUSTOMER_NUMBER_MISTYPED)
+    numbers = _apply(numbers, mistyped, lambda v: _digit_typo(v, rnd, len(v) - 4))
+    restyled = _mask(rng, len(numbers), P_CUSTOMER_NUMBER_RESTYLED)
+    return _apply(numbers, restyled, lambda v: _restyle_customer_number(v, rnd))
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_UUID_HEX_POSITIONS = [i for i in range(36) if i not in (8, 13, 18, 23)]
+
+
+def _device_ids(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Random device ids written as UUIDs (``8-4-4-4-12`` lower-case hex digits)."""
+    text = np.full((size, 36), ord("-"), dtype=np.uint8)
+    text[:, _UUID_HEX_POSITIONS] = _HEX_DIGITS[rng.integers(0, 16, (size, 32), dtype=np.uint8)]
+    return text.view("S36").ravel().astype("U36").astype(object)
+
+
+def _webshop_devices(shop: _Source, partner: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The device each account was opened on, for most accounts.
+
+    A person's accounts mostly come from their usual device; in some households both
+    partners use one device, so a device id alone does not make one person.
+    """
+    persons, size = len(partner), len(shop.owners)
+    usual = _device_ids(rng, persons)
+    shared = (partner >= 0) & (np.arange(persons) < partner) & _mask(rng, persons, P_SHARED_DEVICE)
+    usual[partner[shared]] = usual[shared]
+    devices = usual[shop.owners]
+    other = ~_mask(rng, size, P_USUAL_DEVICE)
+    devices[other] = _device_ids(rng, int(other.sum()))
+    return np.where(_mask(rng, size, P_WEBSHOP_DEVICE), devices, None)
+
+
+class _Identifiers:
+    """Adds the identifier columns that quote another source's ids, source by source.
+
+    Sources are built in :data:`BUILD_ORDER`, so a source's ids are known before one
+    that quotes them: the CRM keeps point-of-sale loyalty cards, support tickets quote
+    CRM customer numbers. Only each person's first id is kept between sources, not
+    the records. The record ids of the CRM and the point-of-sale system are identifiers
+    themselves, mapped a second time in ``meld.yaml``. Rows spoiled to have no
+    identifying field get no identifier either.
+    """
+
+    def __init__(self, people: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+        self.persons = len(people["person_id"])
+        self.partner = _partner_index(people["household_id"])
+        self.rng = rng
+        self.card_of = np.full(self.persons, None, dtype=object)
+        self.number_of = np.full(self.persons, None, dtype=object)
+
+    def add(self, name: str, source: _Source) -> None:
+        """Add ``name``'s identifier column to ``source.records`` (in place)."""
+        if name == "pos_loyalty":
+            self.card_of = _first_id_per_person(source, "card_number", self.persons)
+            return
+        if name == "crm_contacts":
+            column = "loyalty_card"
+            values = _crm_loyalty_cards(source, self.card_of, self.partner, self.rng)
+            self.number_of = _first_id_per_person(source, "contact_id", self.persons)
+        elif name == "webshop_accounts":
+            column, values = "device_id", _webshop_devices(source, self.partner, self.rng)
+        else:
+            column = "customer_no"
+            values = _quoted_customer_numbers(source, self.number_of, self.rng)
+        values[_without_identity(source, SOURCE_PLANS[name])] = None
+        source.records[column] = values
+
+
+BUILD_ORDER: tuple[str, ...] = (
+    "pos_loyalty",
+    "crm_contacts",
+    "webshop_accounts",
+    "support_tickets",
+)
+"""Each source after those whose ids it quotes (see :class:`_Identifiers`). Every source
+draws from its own stream, so the order changes nothing else."""
 
 
 # --------------------------------------------------------------------------- #
@@ -1614,9 +1819,11 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
     keys = list(frame.columns)
+    # One encoder for all rows: json.dumps(..., ensure_ascii=False) builds one per call.
+    encode = json.JSONEncoder(ensure_ascii=False).encode
     with path.open("w", encoding="utf-8", newline="\n") as handle:
         for row in frame.itertuples(index=False, name=None):
-            handle.write(json.dumps(dict(zip(keys, row, strict=True)), ensure_ascii=False))
+            handle.write(encode(dict(zip(keys, row, strict=True))))
             handle.write("\n")
 
 
@@ -1658,6 +1865,8 @@ def project_config() -> dict[str, object]:
                     "postcode": "zip",
                     "city": "town",
                     "country": "country_code",
+                    "customer_number": "contact_id",
+                    "loyalty_card": "loyalty_card",
                 },
             },
             "webshop_accounts": {
@@ -1670,6 +1879,7 @@ def project_config() -> dict[str, object]:
                     "phone": "phone",
                     "address": "shipping_address",
                     "date_of_birth": dob("dob", "%d/%m/%Y"),
+                    "device_id": "device_id",
                 },
             },
             "support_tickets": {
@@ -1681,6 +1891,7 @@ def project_config() -> dict[str, object]:
                     "email": "contact_email",
                     "phone": "contact_phone",
                     "country": "country",
+                    "customer_number": "customer_no",
                 },
             },
             "pos_loyalty": {
@@ -1695,6 +1906,7 @@ def project_config() -> dict[str, object]:
                     "postcode": "postal_code",
                     "city": "city",
                     "country": "country",
+                    "loyalty_card": "card_number",
                 },
             },
         },
@@ -1735,16 +1947,22 @@ def generate(out_dir: Path, persons: int, seed: int) -> dict[str, int]:
     people = {column: people_frame[column].to_numpy() for column in people_frame.columns}
     rngs = _stage_rngs(seed)
     counts = _record_counts(rngs["allocation"], persons)
+    identifiers = _Identifiers(people, rngs["identifiers"])
     written: dict[str, int] = {}
-    truths = []
-    for name, plan in SOURCE_PLANS.items():
-        records, truth = _build_source(plan, people, counts[name], rngs[name])
+    truths: dict[str, pd.DataFrame] = {}
+    for name in BUILD_ORDER:
+        source = _build_source(SOURCE_PLANS[name], people, counts[name], rngs[name])
+        identifiers.add(name, source)
         path = out_dir / SOURCE_FILES[name]
-        _WRITERS[path.suffix](records, path)
-        written[name] = len(records)
-        truths.append(truth)
-        logger.info("wrote %s: %d records", path, len(records))
-    _write_csv(pd.concat(truths, ignore_index=True), out_dir / TRUTH_FILE)
+        _WRITERS[path.suffix](source.records, path)
+        written[name] = len(source.records)
+        truths[name] = source.truth
+        logger.info("wrote %s: %d records", path, len(source.records))
+    _write_csv(
+        pd.concat([truths[name] for name in SOURCE_PLANS], ignore_index=True),
+        out_dir / TRUTH_FILE,
+    )
+    written = {name: written[name] for name in SOURCE_PLANS}
     with (out_dir / CONFIG_FILE).open("w", encoding="utf-8") as handle:
         yaml.safe_dump(project_config(), handle, sort_keys=False, allow_unicode=True)
     logger.info(

@@ -13,6 +13,9 @@ from linkage.comparisons import default_comparisons
 def build_settings(available: Iterable[str], *, em_max_iterations: int = 25) -> SettingsCreator:
     """Splink settings for deduplicating ``customer_records`` across all sources.
 
+    Each identifier with data (national id, loyalty card, ...) gets an exact-match
+    comparison and a prediction blocking rule of its own.
+
     Args:
         available: Matching columns that hold at least one value.
         em_max_iterations: Cap on EM iterations per training session.
@@ -29,7 +32,8 @@ def build_settings(available: Iterable[str], *, em_max_iterations: int = 25) -> 
     if len(comparisons) < 2 or not rules:
         raise ValueError(
             "too little to match on: need at least two of first_name, last_name, "
-            f"date_of_birth, email, phone, address fields with data; found {sorted(columns)}"
+            "date_of_birth, email, phone, address fields, identifiers (national_id, "
+            f"loyalty_card, ...) with data; found {sorted(columns)}"
         )
     return SettingsCreator(
         link_type="dedupe_only",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -12,10 +13,14 @@ import pytest
 import yaml
 from unidecode import unidecode
 
-from linkage.demo_data import build_persons, format_phone, generate, main
+from linkage.demo_data import build_persons, format_phone, generate, main, project_config
+from linkage.identifiers import normalise_identifier
 
 PERSONS = 300
 SEED = 7
+IDENTIFIER_PERSONS = 2000
+"""Enough persons that the rare wrong identifiers (a few per cent of a minority) occur."""
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED_COLUMNS = {
     "crm_contacts": [
@@ -29,9 +34,25 @@ EXPECTED_COLUMNS = {
         "zip",
         "town",
         "country_code",
+        "loyalty_card",
     ],
-    "webshop_accounts": ["account_no", "full_name", "email", "phone", "shipping_address", "dob"],
-    "support_tickets": ["ticket_contact_id", "name", "contact_email", "contact_phone", "country"],
+    "webshop_accounts": [
+        "account_no",
+        "full_name",
+        "email",
+        "phone",
+        "shipping_address",
+        "dob",
+        "device_id",
+    ],
+    "support_tickets": [
+        "ticket_contact_id",
+        "name",
+        "contact_email",
+        "contact_phone",
+        "country",
+        "customer_no",
+    ],
     "pos_loyalty": [
         "card_number",
         "first",
@@ -95,6 +116,17 @@ def truth(out: Path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def people() -> pd.DataFrame:
     return build_persons(PERSONS, SEED).set_index("person_id")
+
+
+@pytest.fixture(scope="module")
+def larger(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Sources of IDENTIFIER_PERSONS persons and each record's person, by (source, id)."""
+    directory = tmp_path_factory.mktemp("demo_identifiers")
+    generate(directory, IDENTIFIER_PERSONS, SEED)
+    truth = pd.read_csv(directory / "landing/truth.csv", dtype=str, keep_default_na=False)
+    keys = zip(truth["source"], truth["record_id"], strict=True)
+    owner = dict(zip(keys, truth["person_id"], strict=True))
+    return {source: read_source(directory, source) for source in FILES}, owner
 
 
 def with_person(
@@ -362,6 +394,101 @@ def test_config_points_at_written_files_and_columns(
             assert (mapping["column"] if isinstance(mapping, dict) else mapping) in columns
     assert (out / config["truth"]["path"]).is_file()
     assert config["truth"]["entity_column"] in truth.columns
+
+
+def _quoted_whose(
+    larger: tuple[dict[str, pd.DataFrame], dict],
+    source: str,
+    column: str,
+    target: str,
+    kind: str,
+) -> Counter:
+    """Whose record in ``target`` each value of ``source.column`` names: the record's own
+    person's ("own"), someone else's ("other"), or no record's ("none")."""
+    sources, owner = larger
+    target_ids = sources[target][EXPECTED_COLUMNS[target][0]]
+    named = {normalise_identifier(i, kind).value: owner[(target, i)] for i in target_ids if i}
+    records = sources[source]
+    id_column = EXPECTED_COLUMNS[source][0]
+    quoting = records[(records[column] != "") & (records[id_column] != "")]
+    whose = Counter()
+    for record_id, value in zip(quoting[id_column], quoting[column], strict=True):
+        person = named.get(normalise_identifier(value, kind).value)
+        own = owner[(source, record_id)]
+        whose["none" if person is None else "own" if person == own else "other"] += 1
+    return whose
+
+
+def test_crm_keeps_the_loyalty_card_of_a_minority_a_few_wrong(larger) -> None:
+    sources, _ = larger
+    cards = sources["crm_contacts"]["loyalty_card"]
+    assert 0.15 <= (cards != "").mean() <= 0.4
+    assert cards.str.contains(" ").any()  # some written in groups of four digits
+    whose = _quoted_whose(larger, "crm_contacts", "loyalty_card", "pos_loyalty", "loyalty_card")
+    assert whose["own"] >= 0.85 * whose.total()
+    assert whose["other"] >= 1  # a partner's card: two people share one number
+    assert whose["none"] >= 1  # mistyped or replaced
+
+
+def test_support_tickets_quote_crm_customer_numbers_a_few_mistyped(larger) -> None:
+    sources, _ = larger
+    numbers = sources["support_tickets"]["customer_no"]
+    assert 0.1 <= (numbers != "").mean() <= 0.4
+    assert (numbers.str.contains(r"[ \-]") | numbers.str.startswith("c")).any()  # restyled
+    whose = _quoted_whose(
+        larger, "support_tickets", "customer_no", "crm_contacts", "customer_number"
+    )
+    assert whose["own"] >= 0.85 * whose.total()
+    assert whose["other"] >= 1  # a digit wrong names another customer
+
+
+def test_webshop_devices_are_shared_by_one_person_or_one_household(larger) -> None:
+    sources, owner = larger
+    people = build_persons(IDENTIFIER_PERSONS, SEED).set_index("person_id")
+    shop = sources["webshop_accounts"]
+    shop = shop[(shop["device_id"] != "") & (shop["account_no"] != "")]
+    persons = [owner[("webshop_accounts", account)] for account in shop["account_no"]]
+    shop = shop.assign(person=persons, household=people.loc[persons, "household_id"].to_numpy())
+    shared = shop.groupby("device_id").filter(lambda accounts: len(accounts) > 1)
+    by_device = shared.groupby("device_id")
+    several_persons = by_device["person"].nunique() > 1
+    assert (~several_persons).any()  # a person's second account on their usual device
+    assert several_persons.any()  # partners on one device
+    households = by_device["household"].agg(lambda h: h.notna().all() and h.nunique() == 1)
+    assert households[several_persons].all()
+
+
+def test_rows_without_identifying_fields_carry_no_identifier(
+    sources: dict[str, pd.DataFrame],
+) -> None:
+    for source, column in (
+        ("crm_contacts", "loyalty_card"),
+        ("webshop_accounts", "device_id"),
+        ("support_tickets", "customer_no"),
+    ):
+        records = sources[source]
+        no_identity = (records[IDENTITY_COLUMNS[source]] == "").all(axis=1)
+        assert no_identity.any(), source
+        assert (records.loc[no_identity, column] == "").all(), source
+
+
+def test_config_maps_record_ids_as_identifiers_and_no_national_id() -> None:
+    sources = project_config()["sources"]
+    assert sources["pos_loyalty"]["fields"]["loyalty_card"] == "card_number"
+    assert sources["crm_contacts"]["fields"]["customer_number"] == "contact_id"
+    assert sources["crm_contacts"]["fields"]["loyalty_card"] == "loyalty_card"
+    assert sources["support_tickets"]["fields"]["customer_number"] == "customer_no"
+    assert sources["webshop_accounts"]["fields"]["device_id"] == "device_id"
+    # A national id would need a hashing key before the demo could run.
+    assert not any("national_id" in source["fields"] for source in sources.values())
+
+
+def test_shipped_demo_config_maps_the_generated_columns() -> None:
+    shipped = yaml.safe_load((REPO_ROOT / "config/demo.yaml").read_text(encoding="utf-8"))
+    generated = project_config()["sources"]
+    assert list(shipped["sources"]) == list(generated)
+    for name, source in generated.items():
+        assert shipped["sources"][name]["fields"] == source["fields"], name
 
 
 def test_main_writes_files_and_prints_one_line_each(

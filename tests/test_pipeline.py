@@ -159,6 +159,12 @@ def test_registered_model_scores_pairs(materialized) -> None:
     assert scores.loc[0, "match_probability"] > 0.99
     assert scores.loc[1, "match_probability"] < 0.01
     assert scores.loc[0, "match_weight"] > scores.loc[1, "match_weight"]
+    # Compared columns the caller lacks (identifiers here) or leaves empty count as missing.
+    unknown_dob = dict(rows[0], date_of_birth_r=None)
+    partial = model.predict(pd.DataFrame([unknown_dob]))
+    assert 0 < partial.loc[0, "match_weight"] < scores.loc[0, "match_weight"]
+    with pytest.raises(ValueError, match="none of the compared columns"):
+        model.predict(pd.DataFrame([{"shoe_size_l": 42, "shoe_size_r": 42}]))
 
 
 def test_evaluation_is_recorded(materialized) -> None:

@@ -82,9 +82,17 @@ def test_training_reports_what_it_did(staged_warehouse, tmp_path: Path) -> None:
     finally:
         con.close()
     assert leftovers == 0
-    assert {"first_name", "last_name", "date_of_birth", "email", "phone", "address"} == set(
-        result.comparisons
-    )
+    assert {
+        "first_name",
+        "last_name",
+        "date_of_birth",
+        "email",
+        "phone",
+        "address",
+        "loyalty_card",
+        "customer_number",
+        "device_id",
+    } == set(result.comparisons)
     assert len(result.em_sessions) >= 2 and all(s.iterations >= 1 for s in result.em_sessions)
     assert 0 < result.probability_two_random_records_match < 0.01
     assert result.comparisons_to_score > result.records

@@ -20,6 +20,7 @@ from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
+import pyarrow as pa
 
 MODEL_ARTIFACT = "splink_model"
 TF_ARTIFACT_PREFIX = "tf_"
@@ -65,26 +66,55 @@ class SplinkPairScorer(mlflow.pyfunc.PythonModel):
         return score_pairs_frame(self._model, model_input, self._tf_paths)
 
 
+def _typed_table(records: pd.DataFrame) -> pa.Table:
+    """Records as Arrow with explicit types, so a column holding only missing values
+    still has the type the model's SQL expects (DATE, text, or a tf_ frequency)."""
+    arrays = {}
+    for column in records.columns:
+        values = records[column].tolist()
+        if column == "date_of_birth":
+            parsed = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce")
+            arrays[column] = pa.array(
+                [None if pd.isna(d) else d.date() for d in parsed], type=pa.date32()
+            )
+        elif column.startswith("tf_"):
+            arrays[column] = pa.array(values, type=pa.float64())
+        else:
+            arrays[column] = pa.array(
+                [
+                    None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+                    for v in values
+                ],
+                type=pa.string(),
+            )
+    return pa.table(arrays)
+
+
 def score_pairs_frame(
     model: dict[str, Any], pairs: pd.DataFrame, tf_paths: dict[str, Path] | None = None
 ) -> pd.DataFrame:
     """Score each row of ``pairs`` (left/right columns) with a Splink model.
 
+    A column the model compares but the input lacks (say ``loyalty_card_l`` when the
+    caller has no loyalty cards) counts as missing on that side: the comparison's null
+    level, which adds no evidence either way.
+
     Raises:
-        ValueError: A column the model compares has no ``_l`` / ``_r`` pair in the input.
+        ValueError: The input has none of the columns the model compares.
     """
     import duckdb
     from splink import DuckDBAPI, Linker
 
     columns = model_input_columns(model)
-    missing = [
-        f"{column}{side}"
-        for column in columns
-        for side in ("_l", "_r")
-        if f"{column}{side}" not in pairs.columns
-    ]
-    if missing:
-        raise ValueError(f"model input lacks columns {missing}")
+    present = [c for c in columns if f"{c}_l" in pairs.columns or f"{c}_r" in pairs.columns]
+    if not present:
+        expected = [f"{c}{side}" for c in columns for side in ("_l", "_r")]
+        raise ValueError(f"model input has none of the compared columns {expected}")
+    pairs = pairs.copy()
+    for column in columns:
+        for side in ("_l", "_r"):
+            if f"{column}{side}" not in pairs.columns:
+                pairs[f"{column}{side}"] = None
     left = pairs[[f"{c}_l" for c in columns]].copy()
     left.columns = columns
     right = pairs[[f"{c}_r" for c in columns]].copy()
@@ -97,13 +127,12 @@ def score_pairs_frame(
             # No lookup travels with the model for this column: neutral adjustment.
             left[f"tf_{column}"] = None
             right[f"tf_{column}"] = None
-    if "date_of_birth" in columns:
-        for frame in (left, right):
-            frame["date_of_birth"] = pd.to_datetime(frame["date_of_birth"]).dt.date
     con = duckdb.connect()
     try:
         db_api = DuckDBAPI(connection=con)
-        records = db_api.register(pd.concat([left, right], ignore_index=True))
+        both = pd.concat([left, right], ignore_index=True)
+        con.register("__meld_scored_records", _typed_table(both))
+        records = db_api.register("__meld_scored_records")
         # Pairs scored here carry only compared columns: retain nothing else.
         scoring_model = {**model, "additional_columns_to_retain": []}
         linker = Linker(records, scoring_model, log_level=None)
@@ -112,9 +141,15 @@ def score_pairs_frame(
             linker.table_management.register_term_frequency_lookup(lookup, column)
         rows = []
         for index in range(len(pairs)):
-            scored = linker.inference.score_pair(
-                left.iloc[index].to_dict(), right.iloc[index].to_dict()
-            ).as_pandas_dataframe()
+            sides = []
+            for side in ("l", "r"):
+                view = f"__meld_pair_{side}{index}"
+                con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM __meld_scored_records "
+                    f"WHERE unique_id = '{side}{index}'"  # an int we formatted: not user input
+                )
+                sides.append(db_api.register(view))
+            scored = linker.inference.score_pair(*sides).as_pandas_dataframe()
             rows.append(scored[["match_weight", "match_probability"]].iloc[0])
     finally:
         con.close()

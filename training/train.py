@@ -32,7 +32,7 @@ from linkage.blocking import (
     to_splink,
     usable_rules,
 )
-from linkage.canonical import MATCHING_COLUMNS
+from linkage.canonical import IDENTIFIER_FIELDS, MATCHING_COLUMNS
 from linkage.settings import build_settings
 from linkage.warehouse import drop_splink_tables, quote
 
@@ -205,8 +205,10 @@ def _save_charts(linker: Linker, chart_dir: Path) -> dict[str, Path]:
     return paths
 
 
-PRIVATE_TF_COLUMNS: frozenset[str] = frozenset({"email", "phone"})
-"""Identifiers whose frequency lookups would list people's contacts: never shipped."""
+PRIVATE_TF_COLUMNS: frozenset[str] = frozenset({"email", "phone", *IDENTIFIER_FIELDS})
+"""Columns whose frequency lookups would list people's contacts or identifiers: never
+shipped. The default identifier comparisons have no term-frequency adjustment, so no
+lookup is computed for them; should one ever get it, its lookup still stays home."""
 
 MIN_SHIPPED_COUNT = 5
 """A value's frequency is shipped with the model only when this many records share it."""
@@ -217,9 +219,9 @@ def _save_term_frequencies(
 ) -> dict[str, Path]:
     """Save term-frequency lookups that can travel with the model without exposing people.
 
-    Lookups for e-mail and phone are not saved, and other lookups keep only values
-    shared by at least :data:`MIN_SHIPPED_COUNT` records. Scoring with the saved lookups
-    gives a neutral adjustment to any value not in them.
+    Lookups for e-mail, phone and the identifiers are not saved, and other lookups keep
+    only values shared by at least :data:`MIN_SHIPPED_COUNT` records. Scoring with the
+    saved lookups gives a neutral adjustment to any value not in them.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
