@@ -55,6 +55,8 @@ import yaml
 from faker import Faker
 from unidecode import unidecode
 
+from linkage.demo_orders import ORDERS_FILE, PRODUCTS_FILE, write_orders
+
 __all__ = ["SOURCE_FILES", "build_persons", "format_phone", "generate", "main", "project_config"]
 
 logger = logging.getLogger(__name__)
@@ -1916,6 +1918,10 @@ def project_config() -> dict[str, object]:
             "id_column": "record_id",
             "entity_column": "person_id",
         },
+        "relationships": {
+            "orders": {"path": ORDERS_FILE},
+            "products": {"path": PRODUCTS_FILE},
+        },
     }
 
 
@@ -1958,10 +1964,9 @@ def generate(out_dir: Path, persons: int, seed: int) -> dict[str, int]:
         written[name] = len(source.records)
         truths[name] = source.truth
         logger.info("wrote %s: %d records", path, len(source.records))
-    _write_csv(
-        pd.concat([truths[name] for name in SOURCE_PLANS], ignore_index=True),
-        out_dir / TRUTH_FILE,
-    )
+    truth = pd.concat([truths[name] for name in SOURCE_PLANS], ignore_index=True)
+    _write_csv(truth, out_dir / TRUTH_FILE)
+    write_orders(truth, out_dir, seed)
     written = {name: written[name] for name in SOURCE_PLANS}
     with (out_dir / CONFIG_FILE).open("w", encoding="utf-8") as handle:
         yaml.safe_dump(project_config(), handle, sort_keys=False, allow_unicode=True)

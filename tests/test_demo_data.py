@@ -151,8 +151,36 @@ def test_same_seed_writes_identical_bytes(tmp_path: Path) -> None:
     generate(tmp_path / "a", PERSONS, SEED)
     generate(tmp_path / "b", PERSONS, SEED)
     first, second = written_files(tmp_path / "a"), written_files(tmp_path / "b")
-    assert sorted(first) == sorted([*FILES.values(), "landing/truth.csv", "meld.yaml"])
+    assert sorted(first) == sorted(
+        [
+            *FILES.values(),
+            "landing/truth.csv",
+            "landing/orders.csv",
+            "landing/products.csv",
+            "meld.yaml",
+        ]
+    )
     assert first == second
+
+
+def test_orders_reference_real_source_records_of_one_person(tmp_path: Path) -> None:
+    generate(tmp_path, PERSONS, SEED)
+    truth = pd.read_csv(tmp_path / "landing" / "truth.csv", dtype=str)
+    orders = pd.read_csv(tmp_path / "landing" / "orders.csv", dtype=str, keep_default_na=False)
+    products = pd.read_csv(tmp_path / "landing" / "products.csv", dtype=str)
+    assert len(orders) > PERSONS and orders["order_id"].is_unique
+    assert set(orders["sku"]) <= set(products["sku"])
+    owner = dict(zip(truth["source"] + ":" + truth["record_id"], truth["person_id"], strict=True))
+    keys = orders["buyer_source"] + ":" + orders["buyer_record_id"]
+    assert keys.isin(owner.keys()).all()
+    online = orders[orders["channel"] == "online"]
+    in_store = orders[orders["channel"] == "in_store"]
+    assert (online["buyer_source"] == "webshop_accounts").all() and (online["store_id"] == "").all()
+    assert in_store["store_id"].str.len().gt(0).all()
+    assert all(
+        staff.startswith(store)
+        for staff, store in zip(in_store["staff_id"], in_store["store_id"], strict=True)
+    )
 
 
 def test_different_seed_writes_different_records(tmp_path: Path) -> None:
