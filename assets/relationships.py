@@ -1,0 +1,149 @@
+"""Relationship assets: orders and products, and what each customer bought, where and
+from whom. Built only when the project config has a ``relationships`` section."""
+
+import dagster as dg
+
+from assets.metadata import table_metadata
+from linkage.readers import SourceError
+from linkage.relationships import (
+    OPTIONAL_ORDER_COLUMNS,
+    OPTIONAL_PRODUCT_COLUMNS,
+    ORDER_COLUMNS,
+    PRODUCT_COLUMNS,
+    build_customer_graph,
+    build_customer_orders,
+    build_customer_products,
+    load_related_file,
+)
+from orchestration.project import ProjectConfig, TableFileConfig
+from orchestration.resources import WarehouseResource
+
+RELATIONSHIPS_GROUP = "relationships"
+
+
+def _file_asset(
+    project: ProjectConfig,
+    name: str,
+    spec: TableFileConfig,
+    schema: dict[str, str],
+    optional: frozenset[str],
+    description: str,
+) -> dg.AssetsDefinition:
+    pattern = project.resolve(spec.path)
+
+    @dg.asset(
+        name=name,
+        group_name=RELATIONSHIPS_GROUP,
+        kinds={"duckdb"},
+        description=description,
+        metadata={"path": str(pattern)},
+    )
+    def related(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.connect() as con:
+            try:
+                loaded = load_related_file(
+                    con,
+                    name,
+                    pattern,
+                    schema,
+                    columns=spec.columns,
+                    optional=optional,
+                    delimiter=spec.delimiter,
+                    encoding=spec.encoding,
+                )
+            except SourceError as exc:
+                raise dg.Failure(
+                    description=f"{project.config_path}: relationships.{name}: {exc}"
+                ) from exc
+            metadata = table_metadata(con, name)
+        return dg.MaterializeResult(
+            metadata={**metadata, "rejected_rows": loaded.rejected_rows, "files": loaded.files}
+        )
+
+    return related
+
+
+def build_relationship_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+    """Orders, products and the customer relationship tables, when configured."""
+    relationships = project.relationships
+    if relationships.orders is None:
+        return []
+    assets = [
+        _file_asset(
+            project,
+            "orders",
+            relationships.orders,
+            ORDER_COLUMNS,
+            OPTIONAL_ORDER_COLUMNS,
+            "Orders as delivered, in Meld's column names and types: order id, the buyer's "
+            "source record (source system and record id), product SKU, quantity, channel "
+            "(online or in_store), store, staff member or partner, amount and date. Rows "
+            "that cannot be read go to orders_rejects with the reason.",
+        )
+    ]
+    deps = ["orders", "customer_clusters", "customer_households"]
+    if relationships.products is not None:
+        assets.append(
+            _file_asset(
+                project,
+                "products",
+                relationships.products,
+                PRODUCT_COLUMNS,
+                OPTIONAL_PRODUCT_COLUMNS,
+                "The product catalogue: SKU, name, category and unit price.",
+            )
+        )
+        deps.append("products")
+
+    @dg.asset(group_name=RELATIONSHIPS_GROUP, kinds={"duckdb"}, deps=deps)
+    def customer_orders(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Every order with the customer and household of its buyer, found through the
+        buyer's source record: one customer's online and in-store purchases come together.
+        Orders whose buyer record is unknown or quarantined keep an empty customer_id."""
+        with warehouse.connect() as con:
+            if relationships.products is None:
+                con.execute(
+                    "CREATE TABLE IF NOT EXISTS products "
+                    "(sku VARCHAR, name VARCHAR, category VARCHAR, unit_price DECIMAL(18, 2))"
+                )
+            counts = build_customer_orders(con)
+            metadata = table_metadata(con, "customer_orders")
+        unattributed = counts["orders"] - counts["attributed"]
+        if unattributed:
+            context.log.warning("%d order(s) name a buyer record no customer has", unattributed)
+        return dg.MaterializeResult(
+            metadata={
+                **metadata,
+                "attributed_orders": counts["attributed"],
+                "unattributed_orders": unattributed,
+                "customers_with_orders": counts["customers"],
+            }
+        )
+
+    @dg.asset(group_name=RELATIONSHIPS_GROUP, kinds={"duckdb"}, deps=[customer_orders])
+    def customer_products(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """Per customer and product: orders, quantity, amount, first and last purchase and
+        the channels (online, in store) it was bought through."""
+        with warehouse.connect() as con:
+            build_customer_products(con)
+            metadata = table_metadata(con, "customer_products")
+        return dg.MaterializeResult(metadata=metadata)
+
+    @dg.asset(
+        group_name=RELATIONSHIPS_GROUP,
+        kinds={"duckdb"},
+        deps=[customer_products, "customer_households", "customer_clusters"],
+    )
+    def customer_graph(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """The customer knowledge graph as one edge table (customer_id, relation,
+        target_type, target_id, orders, amount, first_at, last_at): its household and the
+        other customers in it, products bought, stores shopped in, online orders, staff
+        and partners who served it, and its source records."""
+        with warehouse.connect() as con:
+            edges = build_customer_graph(con)
+            metadata = table_metadata(con, "customer_graph")
+        return dg.MaterializeResult(metadata={**metadata, "edges_by_relation": edges})
+
+    return [*assets, customer_orders, customer_products, customer_graph]
