@@ -220,7 +220,7 @@ def customer_profile(
     if table_exists(con, "customer_id_history"):
         profile.id_history = _rows(
             con,
-            "SELECT * FROM customer_id_history WHERE customer_id = ? "
+            "SELECT * FROM customer_id_history WHERE id = ? "
             "OR related_id = ? ORDER BY 1, 2",
             [customer_id, customer_id],
         )
