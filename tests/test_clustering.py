@@ -1,15 +1,25 @@
-"""Clustering: thresholds, singletons and link vetoes on hand-made pairs."""
+"""Clustering: thresholds, singletons, link vetoes and steward must- and cannot-links on
+hand-made pairs; connected components on random graphs and on demo data."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
+from splink import DuckDBAPI
+from splink.clustering import cluster_pairwise_predictions_at_threshold
 
-from linkage.clustering import apply_link_vetoes, cluster_records
+from linkage.clustering import (
+    ClusterSummary,
+    apply_link_vetoes,
+    cluster_records,
+    constrained_union_find,
+)
 
 RECORDS = pd.DataFrame(
     {
@@ -126,3 +136,216 @@ def test_first_name_and_birth_date_conflict_vetoes_the_link(con, first, dobs, ve
     )
     customers = _customers(con)
     assert (customers["s:1"] != customers["s:2"]) is vetoed
+
+
+def _cluster(con, threshold: float = 0.9, **decisions) -> ClusterSummary:
+    return cluster_records(
+        con,
+        records_table="records",
+        pairs_table="pairs",
+        threshold=threshold,
+        out_table="clusters",
+        **decisions,
+    )
+
+
+def _groups(con) -> set[frozenset[str]]:
+    rows = con.execute(
+        "SELECT list(unique_id ORDER BY unique_id) FROM clusters GROUP BY customer_id"
+    ).fetchall()
+    return {frozenset(row[0]) for row in rows}
+
+
+def _refused(con) -> list[tuple]:
+    return con.execute(
+        "SELECT unique_id_l, unique_id_r, match_probability, reason, cannot_link_l, "
+        "cannot_link_r FROM refused_links"
+    ).fetchall()
+
+
+def test_must_link_joins_records_the_model_does_not_link(con) -> None:
+    d = date(1980, 1, 2)
+    _load_pairs(con, [("s:1", "s:2", 0.99, "anna", "anna", d, d)])
+    summary = _cluster(con, must_link=[("s:2", "s:4")])
+    assert frozenset({"s:1", "s:2", "s:4"}) in _groups(con)
+    assert (summary.must_links_applied, summary.must_links_refused) == (1, 0)
+    assert _refused(con) == []
+
+
+@pytest.mark.parametrize(
+    ("p_12", "p_23", "kept", "refused"),
+    [
+        (0.99, 0.97, {"s:1", "s:2"}, ("s:2", "s:3", 0.97, "cannot_link", "s:1", "s:3")),
+        (0.96, 0.99, {"s:2", "s:3"}, ("s:1", "s:2", 0.96, "cannot_link", "s:1", "s:3")),
+        (0.95, 0.95, {"s:1", "s:2"}, ("s:2", "s:3", 0.95, "cannot_link", "s:1", "s:3")),
+    ],
+    ids=["weak-second-link", "weak-first-link", "tie-broken-by-unique-id"],
+)
+def test_cannot_link_splits_a_chain_at_its_weakest_link(con, p_12, p_23, kept, refused) -> None:
+    d = date(1980, 1, 2)
+    _load_pairs(
+        con,
+        [("s:1", "s:2", p_12, "anna", "anna", d, d), ("s:2", "s:3", p_23, "anna", "anna", d, d)],
+    )
+    summary = _cluster(con, cannot_link=[("s:3", "s:1")])
+    groups = _groups(con)
+    assert frozenset(kept) in groups
+    assert frozenset({"s:1", "s:2", "s:3"} - kept) in groups
+    assert _refused(con) == [refused]
+    assert (summary.links, summary.links_refused) == (2, 1)
+
+
+def test_cannot_link_wins_over_a_must_link_that_contradicts_it(con) -> None:
+    _load_pairs(con, [])
+    summary = _cluster(
+        con, must_link=[("s:1", "s:2"), ("s:2", "s:3")], cannot_link=[("s:1", "s:3")]
+    )
+    assert frozenset({"s:1", "s:2"}) in _groups(con)
+    assert (summary.must_links_applied, summary.must_links_refused) == (1, 1)
+    assert _refused(con) == [("s:2", "s:3", None, "must_link_conflict", "s:1", "s:3")]
+
+
+def test_decisions_naming_unknown_records_are_ignored_and_counted(con) -> None:
+    _load_pairs(con, [])
+    summary = _cluster(con, must_link=[("s:1", "s:99")], cannot_link=[("x:1", "s:2")])
+    assert summary.constraints_ignored == 2
+    assert summary.customers == 5
+
+
+def _components(n: int, links: list[tuple[int, int, float]]) -> set[frozenset[int]]:
+    """Connected components by breadth-first search: the reference."""
+    neighbours: dict[int, set[int]] = {i: set() for i in range(n)}
+    for a, b, _ in links:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    seen: set[int] = set()
+    components = set()
+    for start in range(n):
+        if start in seen:
+            continue
+        todo, component = [start], set()
+        while todo:
+            node = todo.pop()
+            if node not in component:
+                component.add(node)
+                todo.extend(neighbours[node] - component)
+        seen |= component
+        components.add(frozenset(component))
+    return components
+
+
+def _random_links(seed: int, n: int, m: int) -> list[tuple[int, int, float]]:
+    rng = np.random.default_rng(seed)
+    links = {
+        (min(a, b), max(a, b)): float(p)
+        for a, b, p in zip(rng.integers(0, n, m), rng.integers(0, n, m), rng.random(m), strict=True)
+        if a != b
+    }
+    return sorted(((a, b, p) for (a, b), p in links.items()), key=lambda x: (-x[2], x[0], x[1]))
+
+
+def _label_groups(labels: list[int]) -> set[frozenset[int]]:
+    groups: dict[int, set[int]] = {}
+    for node, label in enumerate(labels):
+        groups.setdefault(label, set()).add(node)
+    return {frozenset(g) for g in groups.values()}
+
+
+@pytest.mark.parametrize(("seed", "n", "m"), [(1, 50, 40), (2, 200, 150), (3, 300, 600)])
+def test_union_find_without_decisions_is_connected_components(seed, n, m) -> None:
+    links = _random_links(seed, n, m)
+    result = constrained_union_find(n, links)
+    assert _label_groups(result.labels) == _components(n, links)
+    assert result.refused == []
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_union_find_never_joins_a_cannot_link_pair(seed) -> None:
+    n = 200
+    links = _random_links(seed, n, 300)
+    rng = np.random.default_rng(seed + 100)
+    cannot = [(int(a), int(b)) for a, b in rng.integers(0, n, (40, 2)) if a != b]
+    must = [(int(a), int(b)) for a, b in rng.integers(0, n, (10, 2)) if a != b]
+    result = constrained_union_find(n, links, must_link=must, cannot_link=cannot)
+    labels = result.labels
+    assert all(labels[a] != labels[b] for a, b in cannot)
+    refused = {(r.left, r.right) for r in result.refused}
+    assert all(labels[a] == labels[b] for a, b, _ in links if (a, b) not in refused)
+    assert all(labels[a] == labels[b] for a, b in must if (a, b) not in refused)
+    for r in result.refused:
+        assert labels[r.left] != labels[r.right]
+        assert (r.conflict_left, r.conflict_right) in {*cannot, *((b, a) for a, b in cannot)}
+    assert result.must_links_applied == sum(labels[a] == labels[b] for a, b in must)
+
+
+def _demo_records_and_pairs(demo_dir: Path, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Records of a generated demo with pairs scored at random: pairs of one person
+    mostly high, random pairs across persons anywhere, some vetoed."""
+    truth = pd.read_csv(demo_dir / "landing" / "truth.csv", dtype=str)
+    records = pd.DataFrame(
+        {
+            "unique_id": truth["source"] + ":" + truth["record_id"],
+            "source_system": truth["source"],
+            "source_record_id": truth["record_id"],
+        }
+    )
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for members in truth.assign(uid=records["unique_id"]).groupby("person_id")["uid"]:
+        ids = sorted(members[1])
+        pairs += [(a, b, 0.5 + 0.5 * rng.random()) for i, a in enumerate(ids) for b in ids[i + 1 :]]
+    ids = records["unique_id"].tolist()
+    for a, b in rng.integers(0, len(ids), (len(ids), 2)):
+        if a != b:
+            pairs.append((ids[a], ids[b], float(rng.random())))
+    frame = pd.DataFrame(pairs, columns=["unique_id_l", "unique_id_r", "match_probability"])
+    frame["link_veto"] = np.where(rng.random(len(frame)) < 0.05, "some_veto", None)
+    return records, frame
+
+
+def _splink_components(records: pd.DataFrame, pairs: pd.DataFrame, threshold: float) -> set:
+    """Customers as the previous implementation made them: Splink's connected components."""
+    con = duckdb.connect()
+    con.register("records_frame", records)
+    con.execute("CREATE TABLE records AS SELECT * FROM records_frame")
+    con.register("pairs_frame", pairs)
+    con.execute("CREATE TABLE links AS SELECT * FROM pairs_frame WHERE link_veto IS NULL")
+    clusters = cluster_pairwise_predictions_at_threshold(
+        nodes="records",
+        edges="links",
+        db_api=DuckDBAPI(connection=con),
+        node_id_column_name="unique_id",
+        threshold_match_probability=threshold,
+    ).as_pandas_dataframe()
+    con.close()
+    return {frozenset(g) for g in clusters.groupby("cluster_id")["unique_id"].apply(set)}
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.9, 0.95])
+def test_without_decisions_customers_equal_splink_connected_components(
+    small_demo: Path, tmp_path: Path, threshold: float
+) -> None:
+    records, pairs = _demo_records_and_pairs(small_demo, seed=int(threshold * 100))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.register("records_frame", records)
+    con.execute("CREATE TABLE records AS SELECT * FROM records_frame")
+    _load_pairs_frame(con, pairs)
+    summary = _cluster(con, threshold=threshold)
+    rows = con.execute("SELECT unique_id, customer_id FROM clusters").fetchall()
+    con.close()
+    customers: dict[str, set[str]] = {}
+    for unique_id, customer_id in rows:
+        customers.setdefault(customer_id, set()).add(unique_id)
+    assert {frozenset(c) for c in customers.values()} == _splink_components(
+        records, pairs, threshold
+    )
+    for customer_id, members in customers.items():
+        assert customer_id == "cus_" + hashlib.md5(min(members).encode()).hexdigest()[:16]
+    assert summary.records == len(records) and summary.links_refused == 0
+    assert summary.customers < len(records)
+
+
+def _load_pairs_frame(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    con.register("pairs_frame", frame)
+    con.execute("CREATE TABLE pairs AS SELECT * FROM pairs_frame")
+    con.unregister("pairs_frame")
