@@ -251,6 +251,59 @@ class ModelConfig(_Strict):
     )
     seed: int = Field(default=42, description="Seed for u sampling: same seed, same model.")
     em_max_iterations: int = Field(default=25, ge=1, le=1000)
+    max_comparisons: float = Field(
+        default=2e8,
+        gt=0,
+        description="Most record pairs the prediction rules may generate; more fails the run "
+        "before scoring starts, instead of running out of memory.",
+    )
+
+
+class LabelsConfig(_Strict):
+    """Clerical labels in Splink's pairwise format."""
+
+    path: str = Field(description="CSV with unique_id_l, unique_id_r, clerical_match_score.")
+    source_dataset_l: str | None = Field(
+        default=None, description="Column naming the left record's source, when ids repeat."
+    )
+    source_dataset_r: str | None = None
+    match_score_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="clerical_match_score at or above = a match."
+    )
+    estimate_m: bool = Field(
+        default=False, description="Also estimate m probabilities from the labels."
+    )
+
+
+class EvaluationConfig(_Strict):
+    """How models are evaluated against truth or labels."""
+
+    beta: float = Field(default=1.0, gt=0.0, description="F-beta used to pick the best threshold.")
+    worst_examples: int = Field(
+        default=10, ge=0, le=200, description="False merges and missed links to chart."
+    )
+
+
+class ClusteringConfig(_Strict):
+    """How scored pairs become customers."""
+
+    method: Literal["connected_components", "best_links"] = Field(
+        default="best_links",
+        description="connected_components links every pair above the threshold; best_links "
+        "also refuses links that would chain different people through weak bridges.",
+    )
+    warn_cluster_size: int = Field(
+        default=50, ge=2, description="Warn about customers with more records than this."
+    )
+
+
+class PromotionConfig(_Strict):
+    """When a newly trained model (challenger) becomes the champion."""
+
+    metric: str = Field(default="cluster_f1", description="Evaluation metric compared.")
+    tolerance: float = Field(
+        default=0.005, ge=0.0, description="A challenger may be this much worse and still win."
+    )
 
 
 SurvivorshipRule = Literal[
@@ -358,6 +411,10 @@ class ProjectConfig(_Strict):
         description="Earliest and latest plausible date of birth; default an age of 0 to 120.",
     )
     quality: QualityConfig = QualityConfig()
+    labels: LabelsConfig | None = None
+    evaluation: EvaluationConfig = EvaluationConfig()
+    clustering: ClusteringConfig = ClusteringConfig()
+    promotion: PromotionConfig = PromotionConfig()
     mastering: MasteringConfig = MasteringConfig()
     households: HouseholdConfig = HouseholdConfig()
     overrides: OverridesConfig = OverridesConfig()
