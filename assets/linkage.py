@@ -8,8 +8,9 @@ from dagster import AssetExecutionContext
 from pydantic import Field
 
 from assets.metadata import table_metadata
-from linkage.clustering import cluster_records
 from linkage.model import predict_pairs
+from linkage.overrides import OverrideError, cluster_with_overrides
+from linkage.stable_ids import CUSTOMER_ID_TABLES, assign_stable_ids
 from orchestration.project import ProjectConfig
 from orchestration.resources import MlflowResource, WarehouseResource
 from training.charts import cluster_sizes_png, markdown_image, match_weights_png
@@ -18,6 +19,7 @@ from training.tracking import log_training_run
 from training.train import TrainingOptions, train_linkage_model
 
 LINKAGE_GROUP = "linkage"
+PROVISIONAL_CLUSTERS = "__meld_provisional_clusters"
 
 
 class TrainingConfig(dg.Config):
@@ -139,28 +141,75 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             }
         )
 
+    overrides_csv = project.resolve(project.overrides.path) if project.overrides.path else None
+
     @dg.asset(
         group_name=LINKAGE_GROUP,
-        kinds={"splink", "duckdb"},
+        kinds={"duckdb"},
         deps=[pairwise_matches, "customer_records"],
     )
-    def customer_clusters(warehouse: WarehouseResource) -> dg.MaterializeResult:
-        """One row per record with the customer it belongs to: records linked by pairs at
-        or above the model's match threshold form one customer (connected components)."""
+    def customer_clusters(
+        context: AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """One row per record with the customer it belongs to. Records linked by pairs at
+        or above the model's match threshold form one customer, strongest links first;
+        steward decisions (must-link, cannot-link, unmerge) are applied, and links they
+        refuse are listed in refused_links. Customer ids are stable across runs: a
+        customer keeps its id while its records stay together; merges keep the id with
+        the most (then the oldest) records, splits give the smaller parts new ids, and
+        every new, merged, split and retired id is in customer_id_history (records that
+        changed customer in customer_record_moves)."""
         with warehouse.connect() as con:
             stored = latest_model(con)
-            summary = cluster_records(
+            try:
+                clustered = cluster_with_overrides(
+                    con,
+                    records_table="customer_records",
+                    pairs_table="pairwise_matches",
+                    threshold=stored.match_threshold,
+                    out_table=PROVISIONAL_CLUSTERS,
+                    csv_path=overrides_csv,
+                    published_clusters="customer_clusters",
+                )
+            except OverrideError as exc:
+                raise dg.Failure(
+                    description=f"{project.config_path}: overrides.path: {exc}"
+                ) from exc
+            assignment = assign_stable_ids(
                 con,
-                records_table="customer_records",
-                pairs_table="pairwise_matches",
-                threshold=stored.match_threshold,
-                out_table="customer_clusters",
+                groups_table=PROVISIONAL_CLUSTERS,
+                member_column="unique_id",
+                group_column="customer_id",
+                out_table="__meld_customer_ids",
+                tables=CUSTOMER_ID_TABLES,
+                run_id=context.run_id,
             )
+            con.execute(
+                "CREATE OR REPLACE TABLE customer_clusters AS "
+                "SELECT p.source_system, p.source_record_id, p.unique_id, s.customer_id, "
+                "count(*) OVER (PARTITION BY s.customer_id) AS customer_record_count "
+                f"FROM {PROVISIONAL_CLUSTERS} AS p JOIN __meld_customer_ids AS s "
+                "USING (unique_id) ORDER BY s.customer_id, p.unique_id"
+            )
+            for table in (PROVISIONAL_CLUSTERS, "__meld_customer_ids"):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
             sizes = con.execute(
                 "SELECT customer_record_count, count(DISTINCT customer_id) FROM customer_clusters "
                 "GROUP BY 1 ORDER BY 1"
             ).fetchall()
             metadata = table_metadata(con, "customer_clusters")
+        summary = clustered.summary
+        for warning in clustered.overrides.warnings:
+            context.log.warning("steward override: %s", warning)
+        context.log.info(
+            "%d customers: %d new, %d kept, %d merged, %d split, %d retired ids",
+            summary.customers,
+            assignment.new,
+            assignment.kept,
+            assignment.merged,
+            assignment.split,
+            assignment.retired,
+        )
         return dg.MaterializeResult(
             metadata={
                 **metadata,
@@ -168,6 +217,15 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 "largest_customer_records": summary.largest_customer,
                 "singleton_customers": summary.singletons,
                 "match_threshold": stored.match_threshold,
+                "new_customer_ids": assignment.new,
+                "kept_customer_ids": assignment.kept,
+                "merged_customer_ids": assignment.merged,
+                "split_customer_ids": assignment.split,
+                "retired_customer_ids": assignment.retired,
+                "records_moved": assignment.moved_members,
+                "overrides_in_force": len(clustered.overrides.in_force_ids),
+                "links_refused_by_overrides": summary.links_refused,
+                "must_links_applied": summary.must_links_applied,
                 "customers_by_record_count": {str(size): int(n) for size, n in sizes},
                 "customer_sizes": dg.MetadataValue.md(
                     markdown_image(cluster_sizes_png(sizes), "customer sizes")

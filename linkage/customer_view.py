@@ -2,7 +2,7 @@
 
 ``customer_360`` has one row per customer: the golden record, every source record with
 its system, the household, order count and value, and the last interaction (the latest
-order, or else the latest time one of its records was delivered).
+order; for a customer without orders, the latest delivery of one of its records).
 
 :func:`find_customers` resolves what a steward types (a customer id, a source record
 ``<source>:<id>``, an e-mail or a phone number in any format) to customer ids, and
@@ -55,9 +55,7 @@ def build_customer_360(con: duckdb.DuckDBPyConnection) -> int:
     households = table_exists(con, "customer_households")
     orders = table_exists(con, "customer_orders")
     household_select = "h.household_id" if households else "NULL::VARCHAR AS household_id"
-    household_join = (
-        "LEFT JOIN customer_households AS h USING (customer_id)" if households else ""
-    )
+    household_join = "LEFT JOIN customer_households AS h USING (customer_id)" if households else ""
     order_ctes = (
         ", order_totals AS (SELECT customer_id, count(*) AS order_count, "
         "sum(amount) AS order_value, max(ordered_at) AS last_order_at, "
@@ -72,10 +70,11 @@ def build_customer_360(con: duckdb.DuckDBPyConnection) -> int:
         "coalesce(o.order_value, 0)::DECIMAL(18, 2) AS order_value, "
         "coalesce(o.online_orders, 0) AS online_orders, "
         "coalesce(o.in_store_orders, 0) AS in_store_orders, "
-        "greatest(o.last_order_at, r.last_loaded_at) AS last_interaction_at"
+        "o.last_order_at, coalesce(o.last_order_at, r.last_loaded_at) AS last_interaction_at"
         if orders
         else "0 AS order_count, 0::DECIMAL(18, 2) AS order_value, 0 AS online_orders, "
-        "0 AS in_store_orders, r.last_loaded_at AS last_interaction_at"
+        "0 AS in_store_orders, NULL::TIMESTAMP AS last_order_at, "
+        "r.last_loaded_at AS last_interaction_at"
     )
     order_join = "LEFT JOIN order_totals AS o USING (customer_id)" if orders else ""
     con.execute(
@@ -151,8 +150,31 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[d
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _mask_reference(reference: str) -> str:
+    """``pos_loyalty:6107965249778`` -> ``pos_loyalty:9999999999999``: record ids can be
+    identifiers (a card number), so only the source system stays readable."""
+    source, _, record_id = reference.partition(":")
+    return f"{source}:{mask_value('customer_number', record_id)}" if record_id else reference
+
+
 def _masked(record: dict[str, Any]) -> dict[str, Any]:
     out = dict(record)
+    for key, value in record.items():
+        if isinstance(value, str) and (key.endswith("_source") or key == "unique_id"):
+            out[key] = _mask_reference(value)
+        if key == "source_record_id" and isinstance(value, str):
+            out[key] = mask_value("customer_number", value)
+    if isinstance(out.get("source_records"), list):
+        out["source_records"] = [
+            {
+                **r,
+                "unique_id": _mask_reference(r["unique_id"]),
+                "source_record_id": mask_value("customer_number", r["source_record_id"]),
+            }
+            if isinstance(r, dict)
+            else _mask_reference(str(r))
+            for r in out["source_records"]
+        ]
     for column, kind in MASKED_FIELDS.items():
         for key in (column, f"{column}_display"):
             if out.get(key) is not None:
@@ -179,10 +201,23 @@ def customer_profile(
         return None
     record_columns = [
         c
-        for c in ("unique_id", "source_system", "source_record_id", "first_name_display",
-                  "last_name_display", "date_of_birth", "email", "phone", "street_display",
-                  "postcode", "city_display", "country", "loyalty_card", "customer_number",
-                  "loaded_at")
+        for c in (
+            "unique_id",
+            "source_system",
+            "source_record_id",
+            "first_name_display",
+            "last_name_display",
+            "date_of_birth",
+            "email",
+            "phone",
+            "street_display",
+            "postcode",
+            "city_display",
+            "country",
+            "loyalty_card",
+            "customer_number",
+            "loaded_at",
+        )
         if c in table_columns(con, "customer_records")
     ]
     records = _rows(
@@ -220,8 +255,7 @@ def customer_profile(
     if table_exists(con, "customer_id_history"):
         profile.id_history = _rows(
             con,
-            "SELECT * FROM customer_id_history WHERE id = ? "
-            "OR related_id = ? ORDER BY 1, 2",
+            "SELECT * FROM customer_id_history WHERE id = ? OR related_id = ? ORDER BY 1, 2",
             [customer_id, customer_id],
         )
     if mask:

@@ -2,10 +2,12 @@
 
 Every function here is pure and deterministic: the pipeline calls it once per
 distinct raw value, so regular expressions and lookup tables are built once, at
-import time. Functions that can detect a data-quality problem return a
-:class:`Cleaned` holding the standardised value and a short machine-readable
-reason (the constants ``INVALID_NAME`` ... ``DATE_OUT_OF_RANGE``) so that problems
-can be counted and audited instead of silently dropped.
+import time, and work that distinct values share (name parts, countries, e-mail
+domains, one phone number spelled several ways) is cached. Functions that can
+detect a data-quality problem return a :class:`Cleaned` holding the standardised
+value and a short machine-readable reason (the constants ``INVALID_NAME`` ...
+``DATE_OUT_OF_RANGE``) so that problems can be counted and audited instead of
+silently dropped.
 
 Two forms of text come out of this module:
 
@@ -286,6 +288,7 @@ _HAS_WORD_CHAR = re.compile(r"[^\W_]")
 _HAS_DIGIT = re.compile(r"\d")
 
 
+@lru_cache(maxsize=1 << 14)
 def _token_key(token: str) -> str:
     """Lower-case ASCII letters of a token, for title look-ups ("Ph.D." -> "phd")."""
     return _NON_LETTER.sub("", unidecode(token).lower())
@@ -327,6 +330,7 @@ def _without_honorifics(tokens: list[str]) -> list[str]:
     return tokens[start:end]
 
 
+@lru_cache(maxsize=1 << 16)
 def standardise_name(raw: str | None) -> Cleaned[str]:
     """Standardise one given name or surname for matching.
 
@@ -423,6 +427,43 @@ def split_full_name(raw: str | None) -> tuple[str | None, str | None]:
 
 _MAILTO = re.compile(r"^mailto:\s*", re.IGNORECASE)
 _ANGLE_ADDRESS = re.compile(r"<([^<>]*)>$")
+# A lower-case ASCII address whose local part is a plain dot-atom: email_validator accepts
+# such a local part as written, so only the domain needs its (slow) checks, once per domain.
+_PLAIN_ADDRESS = re.compile(r"([a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*)@([a-z0-9.-]+)")
+_EMAIL_MAX_LENGTH = 254  # RFC 5321 limit, in UTF-8 bytes, as email_validator checks it
+
+
+@lru_cache(maxsize=4096)
+def _email_domain(domain: str) -> tuple[str, str] | None:
+    """A domain's normalised and ASCII forms as email_validator gives them; None if invalid.
+
+    The domain is validated behind a one-letter local part, which email_validator
+    accepts, so the address is rejected only for its domain (or an impossible length).
+    """
+    try:
+        probe = validate_email("a@" + domain, check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return probe.domain, probe.ascii_domain
+
+
+def _plain_email(address: str) -> Cleaned[str] | None:
+    """``standardise_email`` of a plain ``local@domain`` address, without re-validating its
+    domain; ``None`` when the address is not plain and needs the full validation."""
+    match = _PLAIN_ADDRESS.fullmatch(address)
+    if match is None:
+        return None
+    local, domain = match.groups()
+    forms = _email_domain(domain)
+    if forms is None:
+        return Cleaned(None, INVALID_EMAIL)
+    normalized, ascii_domain = forms
+    # The length checks validate_email makes on the address as given, normalised and
+    # with an ASCII domain; anything near the limit takes the full validation.
+    longest_domain = max(len(domain), len(normalized.encode("utf-8")), len(ascii_domain))
+    if len(local) + 1 + longest_domain > _EMAIL_MAX_LENGTH:
+        return None
+    return Cleaned(f"{local}@{normalized}".lower())
 
 
 def standardise_email(raw: str | None) -> Cleaned[str]:
@@ -452,6 +493,9 @@ def standardise_email(raw: str | None) -> Cleaned[str]:
     address = (bracketed.group(1) if bracketed else text).strip().lower()
     if not address:
         return Cleaned(None, INVALID_EMAIL)
+    plain = _plain_email(address)
+    if plain is not None:
+        return plain
     try:
         validated = validate_email(address, check_deliverability=False)
     except EmailNotValidError:
@@ -468,6 +512,7 @@ _INTERNATIONAL_START = re.compile(r"^[^\d+]*(\+|00)")
 _NON_DIGIT = re.compile(r"\D")
 
 
+@lru_cache(maxsize=1024)
 def _phone_region(region: str | None) -> str | None:
     """The ``phonenumbers`` region for an ISO code or country name, else ``None``."""
     if not region:
@@ -536,13 +581,25 @@ def standardise_phone(raw: str | None, default_region: str | None) -> Cleaned[st
     dial_string = _phone_dial_string(text)
     if dial_string is None:
         return Cleaned(None, INVALID_PHONE)
+    e164 = _e164(dial_string, _phone_region(default_region))
+    return Cleaned(None, INVALID_PHONE) if e164 is None else Cleaned(e164)
+
+
+@lru_cache(maxsize=1 << 17)
+def _e164(dial_string: str, region: str | None) -> str | None:
+    """E.164 form of a dial string (``+digits`` or ``digits``) read in ``region``; ``None``
+    when ``phonenumbers`` cannot parse it or it is not a valid number.
+
+    Cached: the many spellings of a number ("070-123 45 67", "070 1234567", "Tel:
+    0701234567") reduce to the same dial string, which ``phonenumbers`` parses once.
+    """
     try:
-        number = phonenumbers.parse(dial_string, _phone_region(default_region))
+        number = phonenumbers.parse(dial_string, region)
     except phonenumbers.NumberParseException:
-        return Cleaned(None, INVALID_PHONE)
+        return None
     if not phonenumbers.is_valid_number(number):
-        return Cleaned(None, INVALID_PHONE)
-    return Cleaned(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 # --------------------------------------------------------------------------------------
@@ -701,6 +758,7 @@ _COUNTRY_ALIASES = {name: code for code, names in _COUNTRY_NAMES.items() for nam
 _COUNTRY_CODES = frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
+@lru_cache(maxsize=1 << 12)
 def standardise_country(raw: str | None) -> str | None:
     """ISO 3166 alpha-2 code from a code or a common country name.
 
@@ -919,11 +977,21 @@ _GLUE_STRASSE = re.compile(r"(?<=[a-z])[ -]strasse\b")
 _HOUSE_LETTER = re.compile(r"\b(\d+) ([a-z])\b")
 
 
+# Norwegian "gata"/"gate" and "veien" are abbreviated "gt." and "vn.": all reduce to
+# the short form for matching ("Kirkegata 21" = "Kirkegt. 21").
+_NORWEGIAN_SUFFIX = re.compile(r"(?<=[a-z]{3})(gata|gate|veien)$")
+
+
+def _norwegian_short(match: re.Match[str]) -> str:
+    return "vn" if match.group(1) == "veien" else "gt"
+
+
 def _expand_street_tokens(tokens: list[str]) -> list[str]:
     """Drop a Polish "ul." prefix and expand "str" and English suffix abbreviations."""
     if len(tokens) > 1 and tokens[0] in _STREET_PREFIXES:
         tokens = tokens[1:]
     tokens = [token[:-3] + "strasse" if token.endswith("str") else token for token in tokens]
+    tokens = [_NORWEGIAN_SUFFIX.sub(_norwegian_short, token) for token in tokens]
     words = [index for index, token in enumerate(tokens) if token.isalpha()]
     if len(words) > 1 and tokens[words[-1]] in _ENGLISH_SUFFIXES:
         tokens[words[-1]] = _ENGLISH_SUFFIXES[tokens[words[-1]]]

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.blocking import build_blocking_assets, build_blocking_checks
 from assets.checks import build_checks
 from assets.evaluation import build_evaluation_assets
 from assets.ingestion import build_ingestion_assets
 from assets.linkage import build_linkage_assets
-from assets.mastering import golden_customers
+from assets.mastering import build_mastering_assets
 from assets.quality import build_quality_assets, build_quality_checks
+from assets.relationships import build_relationship_assets
 from orchestration.jobs import JOBS
 from orchestration.project import ProjectConfig, load_project
 from orchestration.resources import MlflowResource, WarehouseResource
@@ -41,8 +43,10 @@ def build_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     return [
         *build_ingestion_assets(project),
         *build_quality_assets(project),
+        *build_blocking_assets(project),
         *build_linkage_assets(project),
-        golden_customers,
+        *build_mastering_assets(project),
+        *build_relationship_assets(project),
         *build_evaluation_assets(project),
     ]
 
@@ -56,7 +60,11 @@ def build_definitions(config_path: str | Path) -> dg.Definitions:
     project = load_project(config_path)
     return dg.Definitions(
         assets=build_assets(project),
-        asset_checks=[*build_checks(project), *build_quality_checks(project)],
+        asset_checks=[
+            *build_checks(project),
+            *build_quality_checks(project),
+            *build_blocking_checks(project),
+        ],
         jobs=JOBS,
         schedules=SCHEDULES,
         sensors=[build_landing_sensor(project)],

@@ -17,6 +17,7 @@ import sys
 import duckdb
 
 from linkage.quality_report import REPORT_FILE
+from orchestration.cli_customer import register as register_customer_command
 from orchestration.cli_overrides import register as register_override_commands
 from orchestration.project import ConfigError, ProjectConfig, config_path_from_env, load_project
 from training.summary import PipelineSummary, read_summary
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("config", nargs="?", help="project config (default: $MELD_CONFIG)")
     check.set_defaults(handler=_check_config)
     register_override_commands(commands)
+    register_customer_command(commands)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -57,7 +57,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _echo(text: str, *, err: bool = False) -> None:
     """Write one message for the person at the terminal."""
-    print(text, file=sys.stderr if err else sys.stdout)  # noqa: T201 - command-line output
+    print(text, file=sys.stderr if err else sys.stdout)
 
 
 def _project(args: argparse.Namespace) -> ProjectConfig:

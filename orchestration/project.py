@@ -316,7 +316,6 @@ GOLDEN_FIELD_NAMES: tuple[str, ...] = (
     "email",
     "phone",
     "address",
-    "national_id",
     "loyalty_card",
     "customer_number",
 )

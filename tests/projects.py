@@ -28,14 +28,19 @@ def write_project_file(
     return load_project(path)
 
 
-def demo_sources(demo_dir: Path) -> dict:
-    """The ``sources`` and ``truth`` sections of a generated demo, with absolute paths."""
-    generated = yaml.safe_load((demo_dir / "meld.yaml").read_text(encoding="utf-8"))
+def demo_sources(demo_dir: Path, config_name: str = "meld.yaml") -> dict:
+    """The ``sources``, ``truth`` and ``relationships`` sections of a generated demo, with
+    absolute paths."""
+    generated = yaml.safe_load((demo_dir / config_name).read_text(encoding="utf-8"))
     sources = generated["sources"]
     for source in sources.values():
         source["path"] = str(demo_dir / source["path"])
     truth = dict(generated["truth"], path=str(demo_dir / generated["truth"]["path"]))
-    return {"sources": sources, "truth": truth}
+    relationships = {
+        name: dict(spec, path=str(demo_dir / spec["path"]))
+        for name, spec in generated.get("relationships", {}).items()
+    }
+    return {"sources": sources, "truth": truth, "relationships": relationships}
 
 
 def demo_project_file(

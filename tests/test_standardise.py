@@ -598,6 +598,10 @@ def test_parse_address_without_postcode_keeps_the_whole_line(raw: str, country: 
     [
         ("Hauptstraße 5", "hauptstrasse 5"),
         ("Hauptstr. 5", "hauptstrasse 5"),
+        ("Kirkegt. 21", "kirkegt 21"),
+        ("Kirkegata 21", "kirkegt 21"),  # Norwegian gata/gate/gt. are one street
+        ("Drammensveien 12", "drammensvn 12"),
+        ("Drammensvn. 12", "drammensvn 12"),
         ("Hauptstr 5", "hauptstrasse 5"),
         ("HAUPTSTRASSE 5", "hauptstrasse 5"),
         ("Haupt-Straße 5", "hauptstrasse 5"),
