@@ -9,6 +9,7 @@ import duckdb
 from splink import DuckDBAPI, Linker
 
 from linkage.clustering import apply_link_vetoes
+from linkage.comparison_limit import check_comparison_limit
 from linkage.warehouse import drop_splink_tables, quote, row_count
 
 logger = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ def predict_pairs(
     model: dict[str, Any],
     floor: float,
     out_table: str,
+    max_comparisons: float | None = None,
 ) -> int:
     """Score every blocked pair of ``records_table`` and keep those at or above ``floor``.
 
@@ -35,10 +37,25 @@ def predict_pairs(
         model: Trained Splink model (settings JSON with m and u probabilities).
         floor: Smallest match probability kept.
         out_table: Table to (re)create with the scored pairs.
+        max_comparisons: When given, the blocked pairs are counted first (cheaply, see
+            :func:`linkage.comparison_limit.check_comparison_limit`) and scoring does not
+            start when there are more, instead of running out of memory part-way.
 
     Returns:
         Number of pairs kept.
+
+    Raises:
+        ComparisonLimitError: The model's blocking rules generate more than
+            ``max_comparisons`` pairs; the message names the rule contributing most and
+            the config key ``model.max_comparisons``.
     """
+    if max_comparisons is not None:
+        check_comparison_limit(
+            con,
+            records_table,
+            model.get("blocking_rules_to_generate_predictions", []),
+            max_comparisons,
+        )
     db_api = DuckDBAPI(connection=con)
     records = db_api.register(records_table)
     linker = Linker(records, model, log_level=logging.WARNING)

@@ -1,0 +1,222 @@
+"""Blocking analysis asset: what the prediction rules cost before anything is scored.
+
+``blocking_analysis`` counts the record pairs each prediction blocking rule generates
+(alone, added to the rules before it, and in total), lists each rule's largest blocks
+with their keys hashed and masked, and, when the config names a truth file or clerical
+labels, the share of true pairs (same entity, or labelled a match) the rules can reach.
+Its blocking check ``blocking_analysis_within_comparison_limit`` fails (ERROR) when one
+rule alone or all together exceed ``model.max_comparisons``, and then stops every asset
+downstream of ``blocking_analysis`` in the run before scoring runs out of memory.
+
+The asset loads the truth file (``ground_truth``) and the clerical labels
+(``clerical_labels``) itself, as ``linkage_evaluation`` does, rather than depending on
+another asset for them: the analysis then runs right after ingestion, before a model
+exists, and reloading the same files gives the same tables.
+"""
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from assets.linkage import LINKAGE_GROUP
+from assets.metadata import table_metadata
+from linkage.blocking import PREDICTION_RULES, usable_rules
+from linkage.comparison_limit import LIMIT_CONFIG_KEY, RuleComparisons, over_limit
+from linkage.sources import SourceError
+from linkage.warehouse import quote
+from orchestration.project import ProjectConfig
+from orchestration.resources import WarehouseResource
+from training.blocking_analysis import (
+    ANALYSIS_TABLE,
+    BlockingAnalysis,
+    analyse_blocking,
+    cumulative_comparisons_png,
+)
+from training.charts import markdown_image
+from training.ground_truth import TRUTH_TABLE, load_truth
+from training.labels import LABELS_TABLE, LabelsError, load_labels
+from training.train import columns_with_data
+
+RECORDS_TABLE = "customer_records"
+LARGEST_BLOCKS = 5
+LIMIT_CHECK = f"{ANALYSIS_TABLE}_within_comparison_limit"
+
+
+def build_blocking_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+    """``blocking_analysis`` over ``customer_records`` with the project's prediction rules."""
+    max_comparisons = project.model.max_comparisons
+    truth = project.truth
+    truth_path = project.resolve(truth.path) if truth else None
+    labels = project.labels
+
+    @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "duckdb"}, deps=[RECORDS_TABLE])
+    def blocking_analysis(
+        context: AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Record pairs each prediction blocking rule generates (alone, added to earlier
+        rules, cumulative) against model.max_comparisons, each rule's largest blocks
+        (keys hashed and masked, in blocking_largest_blocks) and, with a truth file or
+        clerical labels, the share of true pairs the rules reach: an upper bound on the
+        recall of scored pairs."""
+        with warehouse.connect() as con:
+            truth_table = None
+            if truth is not None and truth_path is not None:
+                try:
+                    load_truth(
+                        con,
+                        path=truth_path,
+                        source_column=truth.source_column,
+                        id_column=truth.id_column,
+                        entity_column=truth.entity_column,
+                    )
+                except SourceError as exc:
+                    raise dg.Failure(description=f"{project.config_path}: truth: {exc}") from exc
+                truth_table = TRUTH_TABLE
+            labels_table = None
+            if labels is not None:
+                try:
+                    load_labels(
+                        con,
+                        path=project.resolve(labels.path),
+                        sources=list(project.sources),
+                        source_dataset_l=labels.source_dataset_l,
+                        source_dataset_r=labels.source_dataset_r,
+                        match_score_threshold=labels.match_score_threshold,
+                    )
+                except LabelsError as exc:
+                    raise dg.Failure(description=f"{project.config_path}: labels: {exc}") from exc
+                labels_table = LABELS_TABLE
+            rules = usable_rules(PREDICTION_RULES, columns_with_data(con, RECORDS_TABLE))
+            analysis = analyse_blocking(
+                con,
+                RECORDS_TABLE,
+                rules,
+                max_comparisons=max_comparisons,
+                truth_table=truth_table,
+                labels_table=labels_table,
+                label_threshold=labels.match_score_threshold if labels else 0.5,
+                largest_blocks=LARGEST_BLOCKS,
+            )
+            metadata = table_metadata(con, ANALYSIS_TABLE)
+        message = analysis.limit_message()
+        if message:
+            context.log.warning(message)
+        return dg.MaterializeResult(metadata={**metadata, **_analysis_metadata(analysis)})
+
+    return [blocking_analysis]
+
+
+def _analysis_metadata(analysis: BlockingAnalysis) -> dict:
+    rule_schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn("rule_number", "int"),
+            dg.TableColumn("blocking_rule", "string"),
+            dg.TableColumn("comparisons_alone", "int"),
+            dg.TableColumn("marginal_comparisons", "int"),
+            dg.TableColumn("cumulative_comparisons", "int"),
+            dg.TableColumn("true_pair_recall_cumulative", "float"),
+        ]
+    )
+    rule_records = [
+        dg.TableRecord(
+            {
+                "rule_number": r.rule_number,
+                "blocking_rule": r.rule,
+                "comparisons_alone": r.comparisons_alone,
+                "marginal_comparisons": r.marginal_comparisons,
+                "cumulative_comparisons": r.cumulative_comparisons,
+                "true_pair_recall_cumulative": (
+                    round(r.true_pairs_cumulative / analysis.true_pairs, 4)
+                    if analysis.true_pairs and r.true_pairs_cumulative is not None
+                    else None
+                ),
+            }
+        )
+        for r in analysis.rules
+    ]
+    block_schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn("blocking_rule", "string"),
+            dg.TableColumn("block_rank", "int"),
+            dg.TableColumn("key_masked", "string"),
+            dg.TableColumn("key_hash", "string"),
+            dg.TableColumn("block_records", "int"),
+            dg.TableColumn("block_comparisons", "int"),
+        ]
+    )
+    largest = sorted(analysis.largest_blocks, key=lambda b: -b.comparisons)[:10]
+    block_records = [
+        dg.TableRecord(
+            {
+                "blocking_rule": b.rule,
+                "block_rank": b.rank,
+                "key_masked": b.key_masked,
+                "key_hash": b.key_hash,
+                "block_records": b.records,
+                "block_comparisons": b.comparisons,
+            }
+        )
+        for b in largest
+    ]
+    metadata: dict = {
+        "rules": dg.MetadataValue.table(records=rule_records, schema=rule_schema),
+        "largest_blocks": dg.MetadataValue.table(records=block_records, schema=block_schema),
+        "cumulative_comparisons": dg.MetadataValue.md(
+            markdown_image(cumulative_comparisons_png(analysis), "cumulative comparisons")
+        ),
+        "total_comparisons": float(analysis.total_comparisons),
+        "max_comparisons": float(analysis.max_comparisons),
+        "share_of_all_pairs": (
+            analysis.total_comparisons / analysis.all_pairs if analysis.all_pairs else 0.0
+        ),
+        "records": analysis.records,
+        "counts_are_estimates": any(r.is_estimate for r in analysis.rules),
+    }
+    if analysis.true_pairs is not None:
+        metadata["true_pairs"] = analysis.true_pairs
+    if analysis.true_pair_recall is not None:
+        metadata["true_pair_recall"] = float(analysis.true_pair_recall)
+    return metadata
+
+
+def build_blocking_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
+    """``blocking_analysis_within_comparison_limit``: ERROR and blocking."""
+    max_comparisons = project.model.max_comparisons
+
+    @dg.asset_check(
+        asset=ANALYSIS_TABLE,
+        name=LIMIT_CHECK,
+        blocking=True,
+        description=(
+            f"The prediction blocking rules generate at most {LIMIT_CONFIG_KEY} = "
+            f"{max_comparisons:,.0f} record comparisons, alone and together; more stops "
+            "every asset downstream of blocking_analysis in the run."
+        ),
+    )
+    def blocking_analysis_within_comparison_limit(
+        warehouse: WarehouseResource,
+    ) -> dg.AssetCheckResult:
+        with warehouse.connect() as con:
+            rows = con.execute(
+                "SELECT blocking_rule, comparisons_alone, marginal_comparisons, "
+                f"cumulative_comparisons FROM {quote(ANALYSIS_TABLE)} ORDER BY rule_number"
+            ).fetchall()
+        counts = [
+            RuleComparisons(rule, alone, marginal, cumulative)
+            for rule, alone, marginal, cumulative in rows
+        ]
+        description = over_limit(RECORDS_TABLE, counts, max_comparisons)
+        total = counts[-1].cumulative if counts else 0
+        worst = max(counts, key=lambda row: row.marginal) if counts else None
+        return dg.AssetCheckResult(
+            passed=description is None,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=description,
+            metadata={
+                "total_comparisons": float(total),
+                "max_comparisons": float(max_comparisons),
+                "rule_adding_most": worst.rule if worst else "",
+                "rule_adding_most_comparisons": float(worst.marginal if worst else 0),
+            },
+        )
+
+    return [blocking_analysis_within_comparison_limit]
