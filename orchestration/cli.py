@@ -51,13 +51,26 @@ def _format_summary(project: ProjectConfig, summary: PipelineSummary) -> str:
             f"Model: {project.mlflow.registered_model} version {summary.model_version}, "
             f"match threshold {summary.match_threshold}, MLflow run {summary.mlflow_run_id}"
         )
-    if summary.evaluation:
-        e = summary.evaluation
+    e = summary.evaluation
+    if "pairwise_f1" in e:
         lines.append(
             "Evaluation against truth: "
             f"pairwise P {e['pairwise_precision']:.4f} R {e['pairwise_recall']:.4f} "
             f"F1 {e['pairwise_f1']:.4f} | cluster P {e['cluster_precision']:.4f} "
             f"R {e['cluster_recall']:.4f} F1 {e['cluster_f1']:.4f}"
+        )
+        if "bcubed_f1" in e:
+            lines.append(
+                f"  B-cubed F1 {e['bcubed_f1']:.4f}, adjusted Rand index "
+                f"{e['adjusted_rand_index']:.4f}, best threshold {e.get('best_threshold', 0):.3f}"
+            )
+    if "label_pairwise_f1" in e:
+        lines.append(
+            f"Evaluation against {int(e.get('label_pairs', 0)):,} clerical labels: "
+            f"pairwise P {e['label_pairwise_precision']:.4f} R {e['label_pairwise_recall']:.4f} "
+            f"F1 {e['label_pairwise_f1']:.4f} | same customer P "
+            f"{e['label_cluster_precision']:.4f} R {e['label_cluster_recall']:.4f} "
+            f"F1 {e['label_cluster_f1']:.4f}"
         )
     lines += [
         "",

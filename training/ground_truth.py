@@ -1,4 +1,16 @@
-"""Load known entities (ground truth) and score a clustering against them."""
+"""Load known entities (ground truth) and score a clustering and scored pairs against them.
+
+Examples:
+    ```py
+    load_truth(con, path=Path("truth.csv"), source_column="source", id_column="record_id",
+               entity_column="person_id")
+    scores, unknown = evaluate_against_truth(con, "customer_clusters")
+    judged = truth_judged_pairs_sql("pairwise_matches", "customer_clusters")
+    curve = curve_from_judged_pairs(
+        con, judged, true_pairs=count_true_pairs(con, "customer_clusters"), beta=1.0
+    )
+    ```
+"""
 
 from __future__ import annotations
 
@@ -75,3 +87,35 @@ def evaluate_against_truth(
         raise ValueError("no clustered record appears in the ground truth")
     scores = evaluate_clusters([r[0] for r in rows], [r[1] for r in rows])
     return scores, int(unknown)
+
+
+def count_true_pairs(con: duckdb.DuckDBPyConnection, clusters_table: str) -> int:
+    """Record pairs of the same true entity among the clustered records the truth knows.
+
+    This is the recall denominator of the threshold curve: it counts true pairs the
+    blocking rules never generated, too.
+    """
+    rows = con.execute(
+        "SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM ("
+        f"SELECT t.entity_id, count(*) AS n FROM {TRUTH_TABLE} AS t "
+        f"JOIN {quote(clusters_table)} AS c USING (unique_id) GROUP BY t.entity_id)"
+    ).fetchall()
+    return int(rows[0][0])
+
+
+def truth_judged_pairs_sql(pairs_table: str, clusters_table: str) -> str:
+    """SELECT of the scored pairs whose two records the truth knows, judged by it.
+
+    Columns are :data:`training.threshold_curve.JUDGED_PAIR_COLUMNS`; ``is_match`` is
+    whether both records belong to the same true entity.
+    """
+    return (
+        "SELECT p.unique_id_l, p.unique_id_r, p.match_weight, p.match_probability, "
+        "p.link_veto IS NULL AS linkable, cl.customer_id = cr.customer_id AS same_customer, "
+        "tl.entity_id = tr.entity_id AS is_match "
+        f"FROM {quote(pairs_table)} AS p "
+        f"JOIN {TRUTH_TABLE} AS tl ON tl.unique_id = p.unique_id_l "
+        f"JOIN {TRUTH_TABLE} AS tr ON tr.unique_id = p.unique_id_r "
+        f"JOIN {quote(clusters_table)} AS cl ON cl.unique_id = p.unique_id_l "
+        f"JOIN {quote(clusters_table)} AS cr ON cr.unique_id = p.unique_id_r"
+    )

@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,16 @@ def log_evaluation(target: MlflowTarget, run_id: str, metrics: dict[str, float])
     client = MlflowClient(target.tracking_uri)
     for name, value in metrics.items():
         client.log_metric(run_id, name, value)
+
+
+def log_evaluation_artifacts(
+    target: MlflowTarget, run_id: str, paths: Sequence[Path], *, artifact_path: str = "evaluation"
+) -> None:
+    """Attach evaluation files (charts, curves) to an existing training run.
+
+    Waterfall charts show the compared values of the pairs they explain: they go only
+    to artifacts, which sit beside the warehouse, never to parameters, tags or metrics.
+    """
+    client = MlflowClient(target.tracking_uri)
+    for path in paths:
+        client.log_artifact(run_id, str(path), artifact_path=artifact_path)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,16 +25,9 @@ import duckdb
 from splink import DuckDBAPI, Linker
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
-from linkage.blocking import (
-    DETERMINISTIC_RULES,
-    PREDICTION_RULES,
-    TRAINING_RULES,
-    describe,
-    to_splink,
-    usable_rules,
-)
+from linkage.blocking import describe, to_splink
 from linkage.canonical import IDENTIFIER_FIELDS, MATCHING_COLUMNS
-from linkage.settings import build_settings
+from linkage.settings import FixedLevel, ModelSpec, model_settings
 from linkage.warehouse import drop_splink_tables, quote
 
 logger = logging.getLogger(__name__)
@@ -47,6 +41,11 @@ class TrainingOptions:
     u_max_pairs: float = 5e6
     seed: int = 42
     em_max_iterations: int = 25
+    labels_table: str | None = None
+    """Table of clerically labelled *matching* pairs (``unique_id_l``, ``unique_id_r``):
+    when set, m is also estimated from them (one more estimate in Splink's median)."""
+    model: ModelSpec = field(default_factory=ModelSpec)
+    """Comparisons, blocking rules and fixed m/u: the project's ``model:`` section."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +72,8 @@ class TrainingResult:
     seconds: float
     charts: dict[str, Path] = field(default_factory=dict)
     term_frequencies: dict[str, Path] = field(default_factory=dict)
+    fixed_levels: list[FixedLevel] = field(default_factory=list)
+    """Levels whose m and/or u came from the config; the model holds exactly these."""
 
     @property
     def probability_two_random_records_match(self) -> float:
@@ -80,8 +81,14 @@ class TrainingResult:
         return float(self.model["probability_two_random_records_match"])
 
 
-def columns_with_data(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """Matching columns of ``table`` that hold at least two distinct values."""
+def columns_with_data(
+    con: duckdb.DuckDBPyConnection, table: str, candidates: Iterable[str] | None = None
+) -> list[str]:
+    """Columns of ``table`` among ``candidates`` that hold at least two distinct values.
+
+    ``candidates`` defaults to the matching columns but ``country`` (what the default
+    model may use); :attr:`ModelSpec.candidate_columns` adds custom fields.
+    """
     present = {
         row[0]
         for row in con.execute(
@@ -90,7 +97,9 @@ def columns_with_data(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
             [table],
         ).fetchall()
     }
-    candidates = [c for c in MATCHING_COLUMNS if c in present and c != "country"]
+    if candidates is None:
+        candidates = [c for c in MATCHING_COLUMNS if c != "country"]
+    candidates = [c for c in candidates if c in present]
     if not candidates:
         return []
     counts = con.execute(
@@ -126,11 +135,12 @@ def train_linkage_model(
     records = int(con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0])
     if records < 2:
         raise ValueError(f"table '{table}' has {records} record(s); need at least 2 to link")
-    columns = columns_with_data(con, table)
-    settings = build_settings(columns, em_max_iterations=options.em_max_iterations)
-    deterministic = usable_rules(DETERMINISTIC_RULES, columns)
-    training = usable_rules(TRAINING_RULES, columns)
-    prediction = usable_rules(PREDICTION_RULES, columns)
+    columns = columns_with_data(con, table, options.model.candidate_columns)
+    built = model_settings(columns, options.model, em_max_iterations=options.em_max_iterations)
+    settings = built.settings
+    deterministic = built.deterministic_rules
+    training = built.training_rules
+    prediction = built.prediction_rules
 
     db_api = DuckDBAPI(connection=con)
     records_sdf = db_api.register(table)
@@ -152,6 +162,8 @@ def train_linkage_model(
             # it has no public iteration count.
             iterations = len(session._core_model_settings_history) - 1
             sessions.append(EmSession(" & ".join(rule), iterations))
+        if options.labels_table:
+            linker.training.estimate_m_from_pairwise_labels(options.labels_table)
         counts = count_comparisons_from_blocking_rules(
             records_sdf,
             blocking_rules=to_splink(prediction),
@@ -160,6 +172,7 @@ def train_linkage_model(
         )
         comparisons_to_score = int(counts[-1]["cumulative_comparison_count"]) if counts else 0
         model = linker.misc.save_model_to_json()
+        _check_fixed_levels(model, built.fixed_levels)
         charts = _save_charts(linker, artifact_dir / "charts")
         term_frequencies = _save_term_frequencies(
             linker, con, table, artifact_dir / "term_frequencies"
@@ -187,7 +200,31 @@ def train_linkage_model(
         seconds=seconds,
         charts=charts,
         term_frequencies=term_frequencies,
+        fixed_levels=built.fixed_levels,
     )
+
+
+def _check_fixed_levels(model: dict[str, Any], fixed_levels: list[FixedLevel]) -> None:
+    """Refuse a trained model whose fixed m or u moved: the config's values are the model's.
+
+    Splink leaves levels with ``fix_m_probability`` / ``fix_u_probability`` alone in u
+    sampling, EM and estimates from labels; this guards that promise across upgrades.
+    """
+    comparisons = {c["output_column_name"]: c for c in model["comparisons"]}
+    for fixed in fixed_levels:
+        # Splink numbers non-null levels down to 0 (the last); the null level is -1.
+        levels = [
+            lv
+            for lv in comparisons[fixed.comparison]["comparison_levels"]
+            if not lv.get("is_null_level")
+        ]
+        level = levels[len(levels) - 1 - fixed.comparison_vector_value]
+        for kind, wanted in (("m", fixed.m), ("u", fixed.u)):
+            if wanted is not None and level.get(f"{kind}_probability") != wanted:
+                raise RuntimeError(
+                    f"training moved the fixed {kind} of {fixed.comparison} / {fixed.label}: "
+                    f"configured {wanted}, trained {level.get(f'{kind}_probability')}"
+                )
 
 
 def _save_charts(linker: Linker, chart_dir: Path) -> dict[str, Path]:

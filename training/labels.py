@@ -1,0 +1,480 @@
+"""Clerical labels: record pairs a steward judged, in Splink's pairwise label format.
+
+A labels file (CSV or Parquet) has ``unique_id_l``, ``unique_id_r`` and
+``clerical_match_score`` (0 to 1; at or above the configured threshold is a match),
+and optionally the columns naming each record's source (Splink's ``source_dataset_l``
+and ``source_dataset_r``). Its ids are mapped to Meld's ``unique_id``
+(``<source_system>:<source_record_id>``) by the first rule that applies:
+
+1. Source columns configured: each row's source column names the source (it must be
+   one of the project's sources) and the id is that source's record id.
+2. Every id is already a Meld ``unique_id``: kept as is. This is what Splink's labelling
+   tool writes for the pairs :func:`write_labelling_tool` puts in front of stewards.
+3. The project has exactly one source: every id is a record id of that source.
+
+Otherwise, or when an id names no record the sources delivered (``customer_records`` or
+``quarantined_records``), loading fails with a message listing a few of the ids.
+
+The labels land in ``clerical_labels`` (one row per pair, ``unique_id_l`` <
+``unique_id_r``, repeated pairs averaged) and the view ``clerical_label_matches`` (the
+matching pairs, as Splink's ``estimate_m_from_pairwise_labels`` expects: it treats every
+row as a match).
+
+Examples:
+    ```py
+    summary = load_labels(con, path=Path("labels.csv"), sources=["fake_1000"])
+    scores = evaluate_against_labels(
+        con, clusters_table="customer_clusters", pairs_table="pairwise_matches", threshold=0.95
+    )
+    scores.as_metrics()["label_cluster_f1"]
+    ```
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+from splink import DuckDBAPI, Linker
+
+from linkage.warehouse import drop_splink_tables, quote, table_exists
+from training.evaluate import PairScores, score_pairs
+
+logger = logging.getLogger(__name__)
+
+LABELS_TABLE = "clerical_labels"
+LABEL_MATCHES_VIEW = "clerical_label_matches"
+REQUIRED_COLUMNS = ("unique_id_l", "unique_id_r", "clerical_match_score")
+EXAMPLES_IN_ERRORS = 5
+"""How many offending rows an error message lists."""
+
+_FRAME = "__meld_labels_frame"
+_SAMPLE_TABLE = "__splink__meld_labelling_sample"
+
+
+class LabelsError(ValueError):
+    """The labels file cannot be used; the message names the file, rows and ids."""
+
+
+@dataclass(frozen=True)
+class LabelsSummary:
+    """What :func:`load_labels` loaded.
+
+    Attributes:
+        rows: Data rows in the file.
+        pairs: Distinct labelled pairs kept in ``clerical_labels``.
+        matches: Of which a match (mean score at or above the threshold).
+        repeated_rows: Rows that labelled a pair already labelled (scores averaged).
+        self_pairs: Rows pairing a record with itself (dropped).
+        id_mapping: The rule that mapped ids: ``source_columns``, ``unique_id`` or
+            ``single_source``.
+    """
+
+    rows: int
+    pairs: int
+    matches: int
+    repeated_rows: int
+    self_pairs: int
+    id_mapping: str
+
+
+def _read_labels_file(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise LabelsError(f"labels file '{path}': not found (config key labels.path)")
+    if path.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(path)
+        return frame.astype("string").fillna("")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise LabelsError(f"labels file '{path}': not a readable CSV: {exc}") from exc
+
+
+def _rows_text(frame: pd.DataFrame, mask: pd.Series, columns: Sequence[str]) -> str:
+    """A few offending rows as 'row N: col 'value', ...' (N counts data rows from 1)."""
+    shown = frame[mask].head(EXAMPLES_IN_ERRORS)
+    parts = [
+        f"row {index + 1}: " + ", ".join(f"{c} '{row[c]}'" for c in columns)
+        for index, row in shown.iterrows()
+    ]
+    more = int(mask.sum()) - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _known_ids_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Every record the sources delivered: the clustered-to-be and the quarantined."""
+    sql = "SELECT unique_id FROM customer_records"
+    if table_exists(con, "quarantined_records"):
+        sql += (
+            " UNION ALL SELECT source_system || ':' || source_record_id "
+            "FROM quarantined_records WHERE source_record_id IS NOT NULL"
+        )
+    return sql
+
+
+def _unknown_ids(
+    con: duckdb.DuckDBPyConnection, ids_l: pd.Series, ids_r: pd.Series
+) -> list[tuple[str, int]]:
+    """Ids that name no delivered record, each with the first data row (from 1) it is on."""
+    frame = pd.DataFrame(
+        {
+            "row": list(range(1, len(ids_l) + 1)) * 2,
+            "id": [*ids_l.astype(str), *ids_r.astype(str)],
+        }
+    )
+    con.register(_FRAME, frame)
+    try:
+        rows = con.execute(
+            f"WITH known AS ({_known_ids_sql(con)}) SELECT f.id, min(f.row) AS first_row "
+            f"FROM {_FRAME} AS f WHERE NOT EXISTS (SELECT 1 FROM known AS k "
+            "WHERE k.unique_id = f.id) GROUP BY f.id ORDER BY first_row, f.id"
+        ).fetchall()
+    finally:
+        con.unregister(_FRAME)
+    return [(str(row[0]), int(row[1])) for row in rows]
+
+
+def _map_ids(
+    con: duckdb.DuckDBPyConnection,
+    frame: pd.DataFrame,
+    *,
+    path: Path,
+    sources: Sequence[str],
+    source_dataset_l: str | None,
+    source_dataset_r: str | None,
+) -> tuple[pd.Series, pd.Series, str]:
+    """Map the file's ids to unique ids; see the module docstring for the rules."""
+    ids_l, ids_r = frame["unique_id_l"].str.strip(), frame["unique_id_r"].str.strip()
+    if source_dataset_l or source_dataset_r:
+        if not (source_dataset_l and source_dataset_r):
+            raise LabelsError(
+                f"labels file '{path}': give both labels.source_dataset_l and "
+                "labels.source_dataset_r, or neither"
+            )
+        source_l = frame[source_dataset_l].str.strip()
+        source_r = frame[source_dataset_r].str.strip()
+        unknown = ~source_l.isin(sources) | ~source_r.isin(sources)
+        if unknown.any():
+            raise LabelsError(
+                f"labels file '{path}': {int(unknown.sum())} row(s) name a source that is "
+                f"not in the project ({sorted(sources)}): "
+                + _rows_text(frame, unknown, [source_dataset_l, source_dataset_r])
+            )
+        return source_l + ":" + ids_l, source_r + ":" + ids_r, "source_columns"
+    if not _unknown_ids(con, ids_l, ids_r):
+        return ids_l, ids_r, "unique_id"
+    if len(sources) == 1:
+        prefix = f"{sources[0]}:"
+        return prefix + ids_l, prefix + ids_r, "single_source"
+    raise LabelsError(
+        f"labels file '{path}': its ids are not Meld unique ids ('<source>:<record id>') and "
+        f"the project has {len(sources)} sources ({sorted(sources)}), so an id alone does not "
+        "say which record it is; set labels.source_dataset_l and labels.source_dataset_r to "
+        "the columns that name each record's source"
+    )
+
+
+def load_labels(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    path: Path,
+    sources: Sequence[str],
+    source_dataset_l: str | None = None,
+    source_dataset_r: str | None = None,
+    match_score_threshold: float = 0.5,
+) -> LabelsSummary:
+    """Load a labels file into ``clerical_labels`` and ``clerical_label_matches``.
+
+    Needs ``customer_records`` (and ``quarantined_records`` when there is one) to know
+    which ids exist.
+
+    Args:
+        con: Warehouse connection.
+        path: CSV or Parquet in Splink's pairwise label format.
+        sources: The project's source names.
+        source_dataset_l: Column naming the left record's source, if the file has one.
+        source_dataset_r: Column naming the right record's source.
+        match_score_threshold: ``clerical_match_score`` at or above which a pair matches.
+
+    Returns:
+        Counts of rows, pairs and matches, and which id mapping rule applied.
+
+    Raises:
+        LabelsError: The file is missing or unreadable, lacks a column, has a score that
+            is not a number from 0 to 1, names an unknown source, or an id that is no
+            delivered record; the message names the file and lists a few rows.
+        LookupError: ``customer_records`` does not exist yet.
+    """
+    if not table_exists(con, "customer_records"):
+        raise LookupError("no customer_records in the warehouse: materialize it first")
+    frame = _read_labels_file(path)
+    required = [*REQUIRED_COLUMNS, *(c for c in (source_dataset_l, source_dataset_r) if c)]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise LabelsError(
+            f"labels file '{path}': missing column(s) {missing}; the file has columns "
+            f"{list(frame.columns)}"
+        )
+    empty = (frame["unique_id_l"].str.strip() == "") | (frame["unique_id_r"].str.strip() == "")
+    if empty.any():
+        raise LabelsError(
+            f"labels file '{path}': {int(empty.sum())} row(s) without an id: "
+            + _rows_text(frame, empty, ["unique_id_l", "unique_id_r"])
+        )
+    scores = pd.to_numeric(frame["clerical_match_score"].str.strip(), errors="coerce")
+    bad_score = scores.isna() | (scores < 0) | (scores > 1)
+    if bad_score.any():
+        raise LabelsError(
+            f"labels file '{path}': clerical_match_score must be a number from 0 to 1; "
+            + _rows_text(frame, bad_score, ["clerical_match_score"])
+        )
+    ids_l, ids_r, mapping = _map_ids(
+        con,
+        frame,
+        path=path,
+        sources=sources,
+        source_dataset_l=source_dataset_l,
+        source_dataset_r=source_dataset_r,
+    )
+    unknown = _unknown_ids(con, ids_l, ids_r)
+    if unknown:
+        shown = ", ".join(f"'{uid}' (row {row})" for uid, row in unknown[:EXAMPLES_IN_ERRORS])
+        more = len(unknown) - EXAMPLES_IN_ERRORS
+        raise LabelsError(
+            f"labels file '{path}': {len(unknown)} id(s) name no record the sources delivered "
+            f"(ids mapped to '<source>:<record id>' by rule '{mapping}'; known records are in "
+            f"customer_records and quarantined_records): {shown}"
+            + (f" and {more} more" if more > 0 else "")
+        )
+    self_pair = ids_l == ids_r
+    if self_pair.any():
+        logger.warning("labels: dropped %d row(s) pairing a record with itself", self_pair.sum())
+    pairs = pd.DataFrame(
+        {
+            "unique_id_l": ids_l.where(ids_l < ids_r, ids_r),
+            "unique_id_r": ids_r.where(ids_l < ids_r, ids_l),
+            "clerical_match_score": scores.astype(float),
+        }
+    )[~self_pair]
+    con.register(_FRAME, pairs)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {LABELS_TABLE} AS SELECT unique_id_l, unique_id_r, "
+            "avg(clerical_match_score) AS clerical_match_score, "
+            "avg(clerical_match_score) >= ? AS is_match, count(*) AS label_rows "
+            f"FROM {_FRAME} GROUP BY unique_id_l, unique_id_r ORDER BY unique_id_l, unique_id_r",
+            [match_score_threshold],
+        )
+    finally:
+        con.unregister(_FRAME)
+    con.execute(
+        f"CREATE OR REPLACE VIEW {LABEL_MATCHES_VIEW} AS SELECT unique_id_l, unique_id_r, "
+        f"clerical_match_score FROM {LABELS_TABLE} WHERE is_match"
+    )
+    kept, matches = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE is_match) FROM {LABELS_TABLE}"
+    ).fetchall()[0]
+    summary = LabelsSummary(
+        rows=len(frame),
+        pairs=int(kept),
+        matches=int(matches),
+        repeated_rows=len(pairs) - int(kept),
+        self_pairs=int(self_pair.sum()),
+        id_mapping=mapping,
+    )
+    logger.info(
+        "loaded %d labelled pairs (%d matches) from %d rows; ids mapped by rule '%s'",
+        summary.pairs,
+        summary.matches,
+        summary.rows,
+        mapping,
+    )
+    return summary
+
+
+def labels_judged_pairs_sql(pairs_table: str, clusters_table: str) -> str:
+    """SELECT of the labelled pairs whose two records are clustered, judged by the labels.
+
+    Columns are :data:`training.threshold_curve.JUDGED_PAIR_COLUMNS`; a scored pair keeps
+    the pairs table's left and right. A labelled pair the model did not score has NULL
+    ``match_weight`` and ``match_probability`` and is not ``linkable``.
+    """
+    pairs, clusters = quote(pairs_table), quote(clusters_table)
+    return (
+        "SELECT coalesce(p.unique_id_l, l.unique_id_l) AS unique_id_l, "
+        "coalesce(p.unique_id_r, l.unique_id_r) AS unique_id_r, "
+        "p.match_weight, p.match_probability, "
+        "(p.unique_id_l IS NOT NULL AND p.link_veto IS NULL) AS linkable, "
+        "cl.customer_id = cr.customer_id AS same_customer, l.is_match "
+        f"FROM {LABELS_TABLE} AS l "
+        f"JOIN {clusters} AS cl ON cl.unique_id = l.unique_id_l "
+        f"JOIN {clusters} AS cr ON cr.unique_id = l.unique_id_r "
+        f"LEFT JOIN {pairs} AS p ON least(p.unique_id_l, p.unique_id_r) = l.unique_id_l "
+        "AND greatest(p.unique_id_l, p.unique_id_r) = l.unique_id_r"
+    )
+
+
+@dataclass(frozen=True)
+class LabelScores:
+    """The model's links judged against clerical labels.
+
+    Attributes:
+        pairs: Labelled pairs whose two records are both clustered.
+        skipped_pairs: Labelled pairs with a record that is not clustered (quarantined).
+        matches: Labelled pairs that are a match.
+        scored_pairs: Labelled pairs the model scored (in the pairs table).
+        cluster: Links = both records in the same customer.
+        pairwise: Links = the pair scored at or above the threshold, with no veto.
+    """
+
+    pairs: int
+    skipped_pairs: int
+    matches: int
+    scored_pairs: int
+    cluster: PairScores
+    pairwise: PairScores
+
+    def as_metrics(self) -> dict[str, float]:
+        """Flat ``label_*`` name -> number, for MLflow and Dagster metadata."""
+        metrics = {
+            "label_pairs": float(self.pairs),
+            "label_pairs_skipped": float(self.skipped_pairs),
+            "label_matches": float(self.matches),
+            "label_pairs_scored": float(self.scored_pairs),
+        }
+        for name, scores in (("cluster", self.cluster), ("pairwise", self.pairwise)):
+            metrics[f"label_{name}_precision"] = scores.precision
+            metrics[f"label_{name}_recall"] = scores.recall
+            metrics[f"label_{name}_f1"] = scores.f1
+        return metrics
+
+
+def evaluate_against_labels(
+    con: duckdb.DuckDBPyConnection, *, clusters_table: str, pairs_table: str, threshold: float
+) -> LabelScores:
+    """Precision, recall and F1 of the model's links over the labelled pairs.
+
+    Two readings of "the model links the pair": the records ended in the same customer
+    (clustering, including links through other records), or the pair itself scored at
+    or above ``threshold`` with no veto. Pairs the model never scored are not links.
+
+    Raises:
+        ValueError: No labelled pair has both records clustered.
+    """
+    judged = labels_judged_pairs_sql(pairs_table, clusters_table)
+    rows = con.execute(
+        "SELECT same_customer, linkable AND match_probability >= ?, is_match, "
+        f"match_probability IS NOT NULL FROM ({judged})",
+        [threshold],
+    ).fetchall()
+    total = con.execute(f"SELECT count(*) FROM {LABELS_TABLE}").fetchall()[0][0]
+    if not rows:
+        raise ValueError(f"none of the {total} labelled pairs has both records in {clusters_table}")
+    actual = [bool(row[2]) for row in rows]
+    return LabelScores(
+        pairs=len(rows),
+        skipped_pairs=int(total) - len(rows),
+        matches=sum(actual),
+        scored_pairs=sum(1 for row in rows if row[3]),
+        cluster=score_pairs([bool(row[0]) for row in rows], actual),
+        pairwise=score_pairs([bool(row[1]) for row in rows], actual),
+    )
+
+
+def match_weight(probability: float) -> float:
+    """The match weight (log2 odds) of a match probability.
+
+    Examples:
+        >>> match_weight(0.5), round(match_weight(0.95), 3)
+        (0.0, 4.248)
+    """
+    return math.log2(probability / (1 - probability))
+
+
+def write_labelling_tool(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    records_table: str,
+    pairs_table: str,
+    model: dict[str, Any],
+    threshold: float,
+    band: float,
+    sample_size: int,
+    seed: int,
+    out_path: Path,
+) -> int:
+    """Write Splink's labelling tool (one offline HTML page) for uncertain pairs.
+
+    The pairs are a seeded random sample of the scored pairs whose match weight is
+    within ``band`` of the threshold's match weight, leaving out pairs already in
+    ``clerical_labels``. The page shows the records' values side by side, so it holds
+    personal data: it stays beside the warehouse and is never sent to MLflow. Stewards
+    label the pairs and download a CSV that :func:`load_labels` reads as is (its ids are
+    Meld unique ids).
+
+    Splink's public API builds the tool for one record against all others
+    (``labelling_tool_for_specific_record``); this renders the same page over the
+    sampled pairs with the function that API uses.
+
+    Args:
+        con: Warehouse connection.
+        records_table: The records the model scored (``customer_records``).
+        pairs_table: The scored pairs (``pairwise_matches``).
+        model: The Splink model that scored them.
+        threshold: Match probability of the decision boundary.
+        band: Half-width of the sampled band, in match weight (log2 odds).
+        sample_size: Most pairs to put in the tool.
+        seed: Seed of the sample: same pairs table and seed, same sample.
+        out_path: The HTML file to write.
+
+    Returns:
+        The number of pairs in the tool (0 writes no file).
+    """
+    from splink.internals.labelling_tool import render_labelling_tool_html
+
+    centre = match_weight(threshold)
+    exclude = ""
+    if table_exists(con, LABELS_TABLE):
+        exclude = (
+            f"AND NOT EXISTS (SELECT 1 FROM {LABELS_TABLE} AS l "
+            "WHERE l.unique_id_l = least(p.unique_id_l, p.unique_id_r) "
+            "AND l.unique_id_r = greatest(p.unique_id_l, p.unique_id_r))"
+        )
+    candidates = con.execute(
+        f"SELECT p.unique_id_l, p.unique_id_r FROM {quote(pairs_table)} AS p "
+        f"WHERE p.match_weight BETWEEN ? AND ? {exclude} ORDER BY 1, 2",
+        [centre - band, centre + band],
+    ).fetchall()
+    chosen = random.Random(seed).sample(candidates, min(sample_size, len(candidates)))
+    logger.info(
+        "labelling tool: %d of %d pairs within %.1f of match weight %.2f",
+        len(chosen),
+        len(candidates),
+        band,
+        centre,
+    )
+    if not chosen:
+        return 0
+    con.execute(
+        f"CREATE OR REPLACE TABLE {_SAMPLE_TABLE} AS SELECT p.* FROM {quote(pairs_table)} AS p "
+        "JOIN (SELECT unnest(?) AS l, unnest(?) AS r) AS s "
+        "ON p.unique_id_l = s.l AND p.unique_id_r = s.r ORDER BY p.match_weight DESC",
+        [[pair[0] for pair in chosen], [pair[1] for pair in chosen]],
+    )
+    db_api = DuckDBAPI(connection=con)
+    linker = Linker(db_api.register(records_table), model, log_level=logging.WARNING)
+    try:
+        comparisons = db_api.register(_SAMPLE_TABLE)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        render_labelling_tool_html(linker, comparisons, out_path=str(out_path), overwrite=True)
+    finally:
+        db_api.delete_tables_created_by_splink_from_db()
+        drop_splink_tables(con)
+    return len(chosen)
