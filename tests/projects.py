@@ -50,3 +50,8 @@ def demo_project_file(
     return write_project_file(
         folder, demo_sources(demo_dir), mlflow_uri=mlflow_uri, experiment=experiment
     )
+
+
+def select_assets(assets: list, predicate) -> list:
+    """The assets any of whose keys' names satisfy ``predicate`` (multi-assets included)."""
+    return [a for a in assets if any(predicate(key.path[-1]) for key in a.keys)]

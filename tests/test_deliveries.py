@@ -15,6 +15,7 @@ from linkage.identifiers import keyed_hash, national_id_hasher
 from linkage.sources import DatabaseSpec, SourceError, load_raw_source
 from linkage.staging import FieldSpec, stage_source
 from orchestration.build import build_assets, build_resources
+from tests.projects import select_assets
 
 HEADER = "id,name,mail\n"
 FIELDS = {"full_name": FieldSpec("name"), "email": FieldSpec("mail")}
@@ -168,7 +169,7 @@ def test_national_id_without_a_key_fails_the_raw_asset(
             },
         }
     )
-    raw = [a for a in build_assets(project) if a.key.path[0] == "raw_crm"]
+    raw = select_assets(build_assets(project), lambda n: n == "raw_crm")
     result = dg.materialize(raw, resources=build_resources(project), raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
@@ -176,9 +177,9 @@ def test_national_id_without_a_key_fails_the_raw_asset(
 
 
 def test_ingestion_assets_twice_over_the_same_files_add_nothing(demo_project) -> None:
-    selection = [
-        a for a in build_assets(demo_project) if a.key.path[0].startswith(("raw_", "staged_"))
-    ]
+    selection = select_assets(
+        build_assets(demo_project), lambda n: n.startswith(("raw_", "staged_"))
+    )
     resources = build_resources(demo_project)
     dg.materialize(selection, resources=resources)
     again = dg.materialize(selection, resources=resources)
@@ -264,7 +265,7 @@ def test_database_source_in_config_materializes(write_project, tmp_path: Path) -
             }
         }
     )
-    selection = [a for a in build_assets(project) if a.key.path[0].endswith("legacy")]
+    selection = select_assets(build_assets(project), lambda n: n.endswith("legacy"))
     result = dg.materialize(selection, resources=build_resources(project))
     assert result.success
     with duckdb.connect(str(project.warehouse), read_only=True) as check:
