@@ -21,7 +21,7 @@ Examples:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -36,6 +36,7 @@ from linkage.canonical import (
     IDENTIFIER_FIELDS,
     IDENTIFYING_FIELDS,
     STAGED_COLUMNS,
+    staged_columns,
 )
 from linkage.identifiers import INVALID_HASH_TOKEN, normalise_identifier
 from linkage.parallel import map_tuples
@@ -206,6 +207,16 @@ def _full_name_parts(raw: str) -> tuple[str | None, ...]:
     )
 
 
+def _custom_parts(raw: str) -> tuple[str | None]:
+    return (std.fold_for_matching(raw),)
+
+
+def _custom_columns(name: str) -> tuple[str, str]:
+    """Raw and folded column of a custom field in the working table; never ``*_date``,
+    which the lookup tables would cast to DATE."""
+    return f"__custom_{name}__raw", f"__custom_{name}__value"
+
+
 def _address_parts(raw: str, country: str | None) -> tuple[str | None, ...]:
     street, postcode, city = std.parse_address(raw, country)
     return street, postcode, city
@@ -260,6 +271,7 @@ def stage_source(
     dob_range: tuple[date, date] | None = None,
     required_fields: Sequence[str] = (),
     max_field_length: int = DEFAULT_MAX_FIELD_LENGTH,
+    custom_fields: Mapping[str, str] | None = None,
 ) -> StageResult:
     """Standardise ``raw_<source_system>`` into ``staged_<source_system>``.
 
@@ -272,6 +284,10 @@ def stage_source(
         required_fields: Fields a row cannot do without: when missing or invalid the
             row is quarantined rather than staged.
         max_field_length: Longer values are nulled and recorded as ``too_long``.
+        custom_fields: Custom field name to source column. Each becomes a text column
+            of ``staged_<source_system>`` named after the field: trimmed, folded for
+            matching (lower-case ASCII, see :func:`linkage.standardise.fold_for_matching`),
+            NULL when empty.
 
     Returns:
         Table names and counts of staged, quarantined and flagged rows.
@@ -283,6 +299,7 @@ def stage_source(
     quality = f"quality_issues_{source_system}"
     earliest, latest = dob_range or default_dob_range()
     mapper = _Mapper(con, base, f"__map_{source_system}_")
+    custom = {name: FieldSpec(column) for name, column in (custom_fields or {}).items()}
 
     raw_country = _raw_expr(fields, "country", max_field_length)
     con.execute(
@@ -296,6 +313,10 @@ def stage_source(
             if name != "country"
         )
         + f", {raw_country} AS raw_country_text"
+        + "".join(
+            f", {_raw_expr(custom, name, max_field_length)} AS {quote(_custom_columns(name)[0])}"
+            for name in custom
+        )
         + f" FROM {quote(raw_table)} AS raw"
     )
     country_map = mapper.map_distinct(
@@ -414,9 +435,22 @@ def stage_source(
         )
     )
 
+    for name in custom:
+        raw_column, value_column = _custom_columns(name)
+        custom_map = mapper.map_distinct(
+            f"custom_{name}", [raw_column], [value_column], _custom_parts
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT b.*, "
+            f"m.{quote(value_column)} FROM {quote(base)} AS b "
+            f"LEFT JOIN {quote(custom_map)} AS m ON b.{quote(raw_column)} = m.{quote(raw_column)}"
+        )
+
     _write_quarantine(con, base, raw_table, quarantine, required_fields)
-    _write_staged(con, base, quarantine, staged)
-    _write_quality_issues(con, base, raw_table, quarantine, quality, fields, max_field_length)
+    _write_staged(con, base, quarantine, staged, list(custom))
+    _write_quality_issues(
+        con, base, raw_table, quarantine, quality, {**fields, **custom}, max_field_length
+    )
 
     reasons = dict(
         con.execute(
@@ -540,7 +574,13 @@ def _write_quarantine(
     )
 
 
-def _write_staged(con: duckdb.DuckDBPyConnection, base: str, quarantine: str, staged: str) -> None:
+def _write_staged(
+    con: duckdb.DuckDBPyConnection,
+    base: str,
+    quarantine: str,
+    staged: str,
+    custom_fields: Sequence[str] = (),
+) -> None:
     expressions = {
         "unique_id": "source_system || ':' || source_record_id",
         "source_system": "source_system",
@@ -563,9 +603,10 @@ def _write_staged(con: duckdb.DuckDBPyConnection, base: str, quarantine: str, st
         "city_display": "city_display",
     }
     assert list(expressions) == list(STAGED_COLUMNS)
+    expressions.update({name: quote(_custom_columns(name)[1]) for name in custom_fields})
+    types = staged_columns(custom_fields)
     select = ", ".join(
-        f"CAST({expr} AS {STAGED_COLUMNS[name]}) AS {quote(name)}"
-        for name, expr in expressions.items()
+        f"CAST({expr} AS {types[name]}) AS {quote(name)}" for name, expr in expressions.items()
     )
     con.execute(
         f"CREATE OR REPLACE TABLE {quote(staged)} AS SELECT {select} FROM {quote(base)} "
