@@ -3,14 +3,15 @@ then ``quarantined_records`` and ``customer_records`` over all of them."""
 
 import dagster as dg
 from dagster import AssetExecutionContext
+from duckdb import DuckDBPyConnection
 
 from assets.metadata import table_metadata
-from linkage.canonical import STAGED_COLUMNS
+from linkage.canonical import staged_columns
 from linkage.data_quality import record_staging_run
 from linkage.identifiers import MissingKeyError, hashing_key, national_id_hasher
 from linkage.sources import DatabaseSpec, SourceError, SourceFile, load_raw_source
 from linkage.staging import QUALITY_ISSUE_COLUMNS, QUARANTINE_COLUMNS, FieldSpec, stage_source
-from linkage.warehouse import quote, table_exists
+from linkage.warehouse import quote, table_columns, table_exists
 from orchestration.project import ProjectConfig, SourceConfig
 from orchestration.resources import WarehouseResource
 
@@ -62,6 +63,9 @@ def _raw_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg.As
     database = _database_spec(project, source)
     location = str(pattern) if pattern else database.describe() if database else ""
     mapped = {f"fields.{field}": spec.column for field, spec in source.fields.items()}
+    mapped.update(
+        {f"custom_fields.{field}": column for field, column in source.custom_fields.items()}
+    )
     hashed = source.fields.get("national_id")
 
     @dg.asset(
@@ -163,6 +167,7 @@ def _staged_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg
                 dob_range=project.dob_range,
                 required_fields=source.required_fields,
                 max_field_length=project.quality.max_field_length,
+                custom_fields=source.custom_fields,
             )
             record_staging_run(
                 con,
@@ -193,8 +198,14 @@ def _staged_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg
 
 
 def _union_asset(
-    project: ProjectConfig, name: str, table_prefix: str, columns: dict[str, str], description: str
+    project: ProjectConfig,
+    name: str,
+    table_prefix: str,
+    columns: dict[str, str],
+    description: str,
+    optional: tuple[str, ...] = (),
 ) -> dg.AssetsDefinition:
+    """``optional`` columns (custom fields) are NULL for sources whose table lacks them."""
     sources = list(project.sources)
 
     @dg.asset(
@@ -205,10 +216,17 @@ def _union_asset(
         description=description,
     )
     def union(warehouse: WarehouseResource) -> dg.MaterializeResult:
-        column_list = ", ".join(quote(c) for c in columns)
+        def select(con: DuckDBPyConnection, table: str) -> str:
+            present = set(table_columns(con, table))
+            items = ", ".join(
+                f"NULL::{kind} AS {quote(c)}" if c in optional and c not in present else quote(c)
+                for c, kind in columns.items()
+            )
+            return f"SELECT {items} FROM {quote(table)}"
+
         with warehouse.connect() as con:
             selects = [
-                f"SELECT {column_list} FROM {quote(table_prefix + source)}"
+                select(con, table_prefix + source)
                 for source in sources
                 if table_exists(con, table_prefix + source)
             ]
@@ -266,9 +284,10 @@ def build_ingestion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             project,
             "customer_records",
             "staged_",
-            STAGED_COLUMNS,
+            staged_columns(project.custom_fields),
             "All standardised records of all sources in one table, keyed by unique_id "
             "(`<source_system>:<source_record_id>`): the input of the linkage model.",
+            optional=project.custom_fields,
         )
     )
     return assets

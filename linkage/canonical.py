@@ -7,6 +7,8 @@ accents and case for golden records.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 IDENTIFIER_FIELDS: tuple[str, ...] = (
     "national_id",
     "loyalty_card",
@@ -66,6 +68,20 @@ STAGED_COLUMNS: dict[str, str] = {
 """Columns of every ``staged_<source>`` table and of ``customer_records``, in order.
 ``unique_id`` is ``<source_system>:<source_record_id>``, the record's id across sources."""
 
+CUSTOM_FIELD_TYPE = "VARCHAR"
+"""Custom fields (``custom_fields:`` of a source) are staged as folded text."""
+
+
+def staged_columns(custom_fields: Iterable[str] = ()) -> dict[str, str]:
+    """:data:`STAGED_COLUMNS` followed by the project's custom fields, as text.
+
+    Examples:
+        >>> list(staged_columns(["birth_place"]))[-2:]
+        ['city_display', 'birth_place']
+    """
+    return {**STAGED_COLUMNS, **dict.fromkeys(custom_fields, CUSTOM_FIELD_TYPE)}
+
+
 MATCHING_COLUMNS: tuple[str, ...] = (
     "first_name",
     "last_name",
@@ -79,4 +95,3 @@ MATCHING_COLUMNS: tuple[str, ...] = (
     *IDENTIFIER_FIELDS,
 )
 """Columns the linkage model compares."""
-

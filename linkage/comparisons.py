@@ -1,7 +1,11 @@
-"""Default Splink comparisons for the canonical customer fields.
+"""Splink comparisons: Meld's defaults for the canonical fields, and those a config asks for.
 
 Each comparison is built only when its column carries data, so a deployment whose
-sources have no street, say, trains a model without a street comparison.
+sources have no street, say, trains a model without a street comparison. A project's
+``model.comparisons`` may replace the default of a column by a function of
+``splink.comparison_library`` (:func:`library_comparison`), or drop it; custom fields
+get an exact match with term-frequency adjustment unless told otherwise
+(:func:`model_comparisons`).
 
 Examples:
     ```py
@@ -13,7 +17,10 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import inspect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
@@ -231,8 +238,177 @@ def default_comparisons(available: Iterable[str]) -> list[ComparisonCreator]:
         identifier in ``available`` (:data:`IDENTIFIER_FIELDS`) comes last, as an
         exact-match comparison.
     """
+    return model_comparisons(available)
+
+
+ADDRESS_PARTS: tuple[str, ...] = ("street", "postcode", "city")
+"""Columns the default ``address`` comparison scores together."""
+
+PRESET_COMPARISONS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "email",
+    "phone",
+    "address",
+    *IDENTIFIER_FIELDS,
+)
+"""Comparisons Meld builds by default, in their order in a model."""
+
+LIBRARY_FUNCTIONS: tuple[str, ...] = (
+    "ExactMatch",
+    "LevenshteinAtThresholds",
+    "DamerauLevenshteinAtThresholds",
+    "JaccardAtThresholds",
+    "JaroAtThresholds",
+    "JaroWinklerAtThresholds",
+    "AbsoluteDateDifferenceAtThresholds",
+    "DateOfBirthComparison",
+    "EmailComparison",
+    "NameComparison",
+    "PostcodeComparison",
+)
+"""Functions of ``splink.comparison_library`` a config may name: those that compare one
+column with built-in SQL. Left out on purpose: ``CustomComparison`` (takes SQL), the
+``DistanceFunction`` ones (take an SQL function name), those over arrays, two columns
+or coordinates."""
+
+COLUMN_ARGUMENTS: frozenset[str] = frozenset({"lat_col", "long_col", "dmeta_col_name"})
+"""Arguments that would name further columns; a config comparison compares its own."""
+
+ArgValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class ComparisonSpec:
+    """How a project builds one comparison: Meld's default, a library function, or none."""
+
+    function: str | None = None
+    """A name from :data:`LIBRARY_FUNCTIONS`; ``None`` keeps the default."""
+    args: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the function, besides the column."""
+    term_frequency_adjustments: bool = False
+    off: bool = False
+    """Leave the comparison out of the model."""
+
+
+def library_comparison(
+    column: str,
+    function: str,
+    args: Mapping[str, Any] | None = None,
+    *,
+    term_frequency_adjustments: bool = False,
+) -> ComparisonCreator:
+    """A ``splink.comparison_library`` comparison of ``column``, checked by building it.
+
+    Args:
+        column: The compared column; also the comparison's name.
+        function: A name from :data:`LIBRARY_FUNCTIONS`.
+        args: Keyword arguments of the function (plain values or lists of them).
+        term_frequency_adjustments: Adjust exact-match levels for value frequency.
+
+    Returns:
+        The comparison creator.
+
+    Raises:
+        ValueError: The function is not allowed, or the arguments do not fit it.
+
+    Examples:
+        >>> comparison = library_comparison("city", "JaroWinklerAtThresholds", {"score_threshold_or_thresholds": [0.9]})
+        >>> [level.label_for_charts for level in comparison.get_comparison("duckdb").comparison_levels]
+        ['city is NULL', 'Exact match on city', 'Jaro-Winkler distance of city >= 0.9', 'All other comparisons']
+        >>> library_comparison("city", "os.system")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown comparison function 'os.system'; expected one of ...
+    """  # noqa: E501
+    if function not in LIBRARY_FUNCTIONS:
+        raise ValueError(
+            f"unknown comparison function {function!r}; expected one of "
+            f"{list(LIBRARY_FUNCTIONS)} (splink.comparison_library)"
+        )
+    creator_class = getattr(cl, function)
+    parameters = list(inspect.signature(creator_class).parameters)
+    given = dict(args or {})
+    refused = sorted((set(given) & COLUMN_ARGUMENTS) | ({parameters[0]} & set(given)))
+    if refused:
+        raise ValueError(
+            f"{function}: args {refused} name columns; a comparison compares the column "
+            "it is named after"
+        )
+    for name, value in given.items():
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, ArgValue) for v in values):
+            raise ValueError(
+                f"{function}: arg {name!r} must be a number, text, true/false or a list of "
+                f"them; found {value!r}"
+            )
+    try:
+        inspect.signature(creator_class).bind(column, **given)
+    except TypeError as exc:
+        raise ValueError(
+            f"{function}: args {sorted(given)} do not fit its parameters {parameters[1:]}: {exc}"
+        ) from exc
+    try:
+        creator = creator_class(column, **given)
+        if term_frequency_adjustments:
+            creator = creator.configure(term_frequency_adjustments=True)
+        creator.get_comparison("duckdb")
+    except Exception as exc:  # Splink checks values with assorted error types
+        raise ValueError(f"{function} with args {given}: {exc}") from exc
+    return creator
+
+
+def model_comparisons(
+    available: Iterable[str],
+    specs: Mapping[str, ComparisonSpec] | None = None,
+    custom_fields: Sequence[str] = (),
+) -> list[ComparisonCreator]:
+    """The comparisons of a model: defaults, replaced or dropped as ``specs`` say.
+
+    A column named in ``specs`` with a function or ``off`` is no longer part of a
+    default comparison: naming ``city`` takes it out of ``address``. Order: the
+    defaults' (:data:`PRESET_COMPARISONS`, an address part given its own comparison
+    right after ``address``), then ``country`` and the custom fields. With no specs and
+    no custom fields this is :func:`default_comparisons`.
+
+    Args:
+        available: Columns of ``customer_records`` that hold at least two values.
+        specs: Comparison name (a column, or ``address``) to how to build it.
+        custom_fields: Custom fields of the project, in order; each gets an exact match
+            with term-frequency adjustment unless ``specs`` says otherwise.
+
+    Returns:
+        Splink comparison creators for the columns with data.
+
+    Raises:
+        ValueError: A spec names a function that is not allowed or args that do not fit.
+
+    Examples:
+        >>> specs = {"phone": ComparisonSpec(off=True), "city": ComparisonSpec(function="ExactMatch")}
+        >>> comparisons = model_comparisons(["first_name", "phone", "city", "birth_place"], specs, ["birth_place"])
+        >>> [c.get_comparison("duckdb").output_column_name for c in comparisons]
+        ['first_name', 'city', 'birth_place']
+    """  # noqa: E501
     have = set(available)
-    builders = {
+    specs = dict(specs or {})
+
+    def replaced(column: str) -> bool:
+        spec = specs.get(column)
+        return spec is not None and (spec.off or spec.function is not None)
+
+    def configured(column: str) -> ComparisonCreator | None:
+        spec = specs[column]
+        if spec.off or spec.function is None:
+            return None
+        return library_comparison(
+            column,
+            spec.function,
+            spec.args,
+            term_frequency_adjustments=spec.term_frequency_adjustments,
+        )
+
+    defaults = {
         "first_name": lambda: name_comparison(
             "first_name", "last_name" if "last_name" in have else None
         ),
@@ -242,9 +418,21 @@ def default_comparisons(available: Iterable[str]) -> list[ComparisonCreator]:
         "date_of_birth": date_of_birth_comparison,
         "email": email_comparison,
         "phone": lambda: cl.ExactMatch("phone").configure(term_frequency_adjustments=True),
+        **{c: (lambda c=c: identifier_comparison(c)) for c in IDENTIFIER_FIELDS},
+        **{
+            c: (lambda c=c: cl.ExactMatch(c).configure(term_frequency_adjustments=True))
+            for c in custom_fields
+        },
     }
-    comparisons = [build() for column, build in builders.items() if column in have]
-    if have & {"street", "postcode", "city"}:
-        comparisons.append(address_comparison(have))
-    comparisons += [identifier_comparison(c) for c in IDENTIFIER_FIELDS if c in have]
-    return comparisons
+    comparisons: list[ComparisonCreator | None] = []
+    for name in [*PRESET_COMPARISONS, "country", *custom_fields]:
+        if name == "address":
+            parts = {p for p in ADDRESS_PARTS if p in have and not replaced(p)}
+            if parts and not replaced("address"):
+                comparisons.append(address_comparison(parts))
+            comparisons += [configured(p) for p in ADDRESS_PARTS if p in have and replaced(p)]
+        elif name in have and replaced(name):
+            comparisons.append(configured(name))
+        elif name in have and name in defaults:
+            comparisons.append(defaults[name]())
+    return [c for c in comparisons if c is not None]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,14 +31,37 @@ from pydantic import (
     model_validator,
 )
 
-from linkage.canonical import CANONICAL_FIELDS
+from linkage.canonical import CANONICAL_FIELDS, STAGED_COLUMNS
+from linkage.comparisons import LIBRARY_FUNCTIONS, library_comparison
 from linkage.identifiers import DEFAULT_NATIONAL_ID_KEY_ENV
+from linkage.settings import ModelSpec
+from linkage.sources import LINEAGE_COLUMNS
 
 DEFAULT_CONFIG_PATH = "config/demo.yaml"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 ISO_COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
 ENV_VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
+CUSTOM_FIELD_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+RESERVED_FIELD_NAMES: frozenset[str] = frozenset(
+    {
+        *CANONICAL_FIELDS,
+        *STAGED_COLUMNS,
+        *LINEAGE_COLUMNS,
+        "address",
+        "unique_id",
+        "source_dataset",
+        "match_weight",
+        "match_probability",
+        "link_veto",
+        "customer_id",
+        "household_id",
+    }
+)
+"""Names a custom field may not take: canonical fields, staged and lineage columns and
+columns Meld or Splink add to pairs and customers."""
+RESERVED_FIELD_PREFIXES: tuple[str, ...] = ("gamma_", "tf_", "bf_", "mw_", "match_")
+"""Prefixes of the columns Splink adds per comparison."""
 
 
 class ConfigError(ValueError):
@@ -159,6 +183,30 @@ class SourceConfig(_Strict):
     quality: dict[str, FieldQualityRule] = Field(
         default_factory=dict, description="Per-field rules overriding the project's."
     )
+    custom_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Custom field name to source column, e.g. {birth_place: place_of_birth}: "
+        "staged as folded text, compared by exact match with term-frequency adjustment "
+        "unless model.comparisons says otherwise.",
+    )
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _custom_field_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, column in value.items():
+            if not re.fullmatch(CUSTOM_FIELD_PATTERN, name):
+                raise ValueError(
+                    f"custom field name {name!r} must match {CUSTOM_FIELD_PATTERN} "
+                    "(lower_snake_case, at most 40 characters)"
+                )
+            if name in RESERVED_FIELD_NAMES or name.startswith(RESERVED_FIELD_PREFIXES):
+                raise ValueError(
+                    f"custom field name {name!r} clashes with a canonical field or a column "
+                    "Meld adds; choose another name"
+                )
+            if not isinstance(column, str) or not column:
+                raise ValueError(f"custom field {name!r}: give the source column's name")
+        return value
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceConfig:
@@ -228,6 +276,73 @@ class TruthConfig(_Strict):
     entity_column: str = "person_id"
 
 
+Rule = Annotated[list[str], Field(min_length=1, max_length=10)]
+
+
+class ComparisonConfig(_Strict):
+    """One comparison: Meld's default, a function of ``splink.comparison_library``, or off."""
+
+    preset: Literal["default"] | None = Field(
+        default=None, description="'default': Meld's own comparison for the field."
+    )
+    function: str | None = Field(
+        default=None,
+        description=f"A function of splink.comparison_library: one of {list(LIBRARY_FUNCTIONS)}.",
+    )
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the function besides the column, e.g. "
+        "{score_threshold_or_thresholds: [0.9, 0.8]}.",
+    )
+    term_frequency_adjustments: bool = Field(
+        default=False, description="Adjust exact matches for how common the value is."
+    )
+    off: bool = Field(default=False, description="Leave this comparison out of the model.")
+
+    @field_validator("function")
+    @classmethod
+    def _library_function(cls, value: str | None) -> str | None:
+        if value is not None and value not in LIBRARY_FUNCTIONS:
+            raise ValueError(
+                f"unknown comparison function {value!r}; expected one of "
+                f"{list(LIBRARY_FUNCTIONS)} (splink.comparison_library)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> ComparisonConfig:
+        if (self.preset is not None) + (self.function is not None) + self.off > 1:
+            raise ValueError("give one of 'preset', 'function' or 'off'")
+        if self.function is None:
+            if self.args or self.term_frequency_adjustments:
+                raise ValueError("'args' and 'term_frequency_adjustments' go with a 'function'")
+            return self
+        library_comparison(
+            "value",
+            self.function,
+            self.args,
+            term_frequency_adjustments=self.term_frequency_adjustments,
+        )
+        return self
+
+
+class FixedLevelConfig(_Strict):
+    """m and/or u of one comparison level, set by hand and kept by training."""
+
+    m: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="Share of true matches at this level."
+    )
+    u: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="Share of non-matches at this level."
+    )
+
+    @model_validator(mode="after")
+    def _something_fixed(self) -> FixedLevelConfig:
+        if self.m is None and self.u is None:
+            raise ValueError("give m, u or both")
+        return self
+
+
 class ModelConfig(_Strict):
     """Knobs of the linkage model a data scientist tunes."""
 
@@ -257,6 +372,52 @@ class ModelConfig(_Strict):
         description="Most record pairs the prediction rules may generate; more fails the run "
         "before scoring starts, instead of running out of memory.",
     )
+    comparisons: dict[str, ComparisonConfig] = Field(
+        default_factory=dict,
+        description="Comparison per field (a matching column, a custom field or 'address'); "
+        "a field not listed keeps Meld's default, custom fields an exact match with "
+        "term-frequency adjustment.",
+    )
+    prediction_rules: list[Rule] | None = Field(
+        default=None,
+        description="Blocking rules for scoring, each a list of fields that must be equal, "
+        "e.g. [[email], [first_name, last_name]]; default Meld's nine plus one per identifier.",
+    )
+    deterministic_rules: list[Rule] | None = Field(
+        default=None,
+        description="Rules whose pairs are almost surely matches, with deterministic_recall "
+        "they estimate lambda; default [[email], [first_name, last_name, date_of_birth]].",
+    )
+    training_rules: list[Rule] | None = Field(
+        default=None,
+        description="One EM session per rule; default [[first_name, last_name], "
+        "[date_of_birth], [email]].",
+    )
+    fixed: dict[str, dict[str | int, FixedLevelConfig]] = Field(
+        default_factory=dict,
+        description="Manual match weights: comparison -> level (its chart label, or its "
+        "gamma value as in pairwise_matches) -> {m, u}. Training keeps these values.",
+    )
+
+    @field_validator("comparisons", mode="before")
+    @classmethod
+    def _comparison_shorthand(cls, value: Any) -> Any:
+        """``phone: off``, ``email: EmailComparison``, ``first_name: default``; and YAML
+        1.1 reads the key ``off`` of ``{off: true}`` as false, which is taken back."""
+        if not isinstance(value, dict):
+            return value
+        expanded = {}
+        for name, entry in value.items():
+            if entry is False or entry == "off":
+                entry = {"off": True}
+            elif entry is None or entry == "default":
+                entry = {"preset": "default"}
+            elif isinstance(entry, str):
+                entry = {"function": entry}
+            elif isinstance(entry, dict) and False in entry:
+                entry = {("off" if key is False else key): v for key, v in entry.items()}
+            expanded[name] = entry
+        return expanded
 
 
 class LabelsConfig(_Strict):
@@ -437,6 +598,21 @@ class ProjectConfig(_Strict):
         if unknown:
             raise ValueError(f"mastering.source_priority names unknown source(s) {unknown}")
         return self
+
+    @model_validator(mode="after")
+    def _model_names_known_fields(self) -> ProjectConfig:
+        self.model_spec().check()
+        return self
+
+    @property
+    def custom_fields(self) -> tuple[str, ...]:
+        """Custom fields declared by any source, in order of first declaration."""
+        names = (name for source in self.sources.values() for name in source.custom_fields)
+        return tuple(dict.fromkeys(names))
+
+    def model_spec(self) -> ModelSpec:
+        """The ``model:`` section as plain data for :mod:`training.train`."""
+        return ModelSpec.from_config(self.model.model_dump(), self.custom_fields)
 
     @property
     def base_dir(self) -> Path:

@@ -128,8 +128,12 @@ def test_not_yaml(tmp_path: Path) -> None:
             ["sources.crm", "no_such_column", "fields.email"],
         ),
         (_source(id_column="no_id"), ["sources.crm", "no_id", "id_column"]),
+        (
+            _source(custom_fields={"birth_place": "pob"}),
+            ["sources.crm", "'pob'", "custom_fields.birth_place"],
+        ),
     ],
-    ids=["missing-file", "unknown-column", "unknown-id-column"],
+    ids=["missing-file", "unknown-column", "unknown-id-column", "unknown-custom-field-column"],
 )
 def test_ingestion_errors_name_file_source_and_key(
     tmp_path: Path, source: dict, expected: list[str]
@@ -216,3 +220,49 @@ def test_hostile_or_inconsistent_source_options_are_refused(
     with pytest.raises(ConfigError) as error:
         load_project(_write(tmp_path, {"warehouse": "w.duckdb", "sources": {"crm": source}}))
     assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("custom_fields", "expected"),
+    [
+        ({"Birth Place": "pob"}, "must match"),
+        ({"b" * 41: "pob"}, "must match"),
+        ({"email": "pob"}, "clashes"),
+        ({"address": "pob"}, "clashes"),
+        ({"source_file": "pob"}, "clashes"),
+        ({"unique_id": "pob"}, "clashes"),
+        ({"tf_city": "pob"}, "clashes"),
+        ({"birth_place": ""}, "give the source column"),
+    ],
+    ids=[
+        "not-snake-case",
+        "too-long",
+        "canonical",
+        "address",
+        "lineage",
+        "staged",
+        "splink-prefix",
+        "empty-column",
+    ],
+)
+def test_custom_field_names_are_checked(tmp_path: Path, custom_fields: dict, expected: str) -> None:
+    path = _write(
+        tmp_path,
+        {"warehouse": "w.duckdb", "sources": {"crm": _source(custom_fields=custom_fields)}},
+    )
+    with pytest.raises(ConfigError) as error:
+        load_project(path)
+    assert "sources.crm.custom_fields" in str(error.value)
+    assert expected in str(error.value)
+
+
+def test_custom_fields_are_listed_once_in_order_of_declaration(tmp_path: Path) -> None:
+    sources = {
+        "crm": _source(custom_fields={"birth_place": "pob", "occupation": "job"}),
+        "shop": _source(custom_fields={"shoe_size": "size", "birth_place": "born_in"}),
+        "pos": _source(),
+    }
+    project = load_project(_write(tmp_path, {"warehouse": "w.duckdb", "sources": sources}))
+    assert project.custom_fields == ("birth_place", "occupation", "shoe_size")
+    assert project.sources["shop"].custom_fields["birth_place"] == "born_in"
+    assert project.sources["pos"].custom_fields == {}

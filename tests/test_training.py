@@ -9,8 +9,10 @@ import dagster as dg
 import duckdb
 import pytest
 
+from linkage.settings import ModelSpec
 from orchestration.build import build_assets, build_resources
 from orchestration.project import ProjectConfig
+from training.tracking import fixed_level_params, training_params
 from training.train import TrainingOptions, train_linkage_model
 
 pytestmark = pytest.mark.slow
@@ -112,3 +114,95 @@ def test_too_little_to_link_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="need at least 2"):
         train_linkage_model(con, "customer_records", TrainingOptions(), tmp_path)
     con.close()
+
+
+WORKBENCH_MODEL = {
+    "comparisons": {
+        "email": {"function": "EmailComparison"},
+        "city": {
+            "function": "JaroWinklerAtThresholds",
+            "args": {"score_threshold_or_thresholds": [0.9, 0.8]},
+            "term_frequency_adjustments": True,
+        },
+        "phone": {"off": True},
+    },
+    "prediction_rules": [["email"], ["first_name", "last_name"], ["date_of_birth", "city"]],
+    "training_rules": [["first_name", "last_name"], ["date_of_birth"]],
+    "fixed": {
+        "email": {"Exact match on email": {"m": 0.93, "u": 0.00021}},
+        "first_name": {1: {"m": 0.0123}},
+        "last_name": {"Exact match on last_name": {"u": 0.0042}},
+    },
+}
+"""A model section that changes comparisons, rules and fixes m and u by hand."""
+
+
+def test_same_records_config_and_seed_give_the_same_model(staged_warehouse, tmp_path: Path) -> None:
+    spec = ModelSpec.from_config(WORKBENCH_MODEL)
+    spec.check()
+
+    def options(seed: int) -> TrainingOptions:
+        return TrainingOptions(seed=seed, u_max_pairs=2e4, model=spec)
+
+    con = duckdb.connect(str(staged_warehouse.warehouse))
+    try:
+        first = train_linkage_model(con, "customer_records", options(3), tmp_path / "a")
+        second = train_linkage_model(con, "customer_records", options(3), tmp_path / "b")
+        other = train_linkage_model(con, "customer_records", options(4), tmp_path / "c")
+    finally:
+        con.close()
+    assert "phone" not in first.comparisons and "city" in first.comparisons
+    assert first.training_rules == ["first_name & last_name", "date_of_birth"]
+    assert _same_parameters(_parameters(first.model), _parameters(second.model))
+    assert not _same_parameters(_parameters(first.model), _parameters(other.model))
+
+
+def _level(model: dict, comparison: str, label: str) -> dict:
+    levels = {c["output_column_name"]: c for c in model["comparisons"]}[comparison]
+    return next(lv for lv in levels["comparison_levels"] if lv.get("label_for_charts") == label)
+
+
+def test_fixed_m_and_u_are_kept_by_training_and_recorded(staged_warehouse, tmp_path: Path) -> None:
+    spec = ModelSpec.from_config(WORKBENCH_MODEL)
+    con = duckdb.connect(str(staged_warehouse.warehouse))
+    try:
+        trained = train_linkage_model(
+            con, "customer_records", TrainingOptions(u_max_pairs=2e4, model=spec), tmp_path
+        )
+        free = train_linkage_model(
+            con,
+            "customer_records",
+            TrainingOptions(u_max_pairs=2e4, model=ModelSpec.from_config({})),
+            tmp_path / "free",
+        )
+    finally:
+        con.close()
+    # Exactly the configured values, through u sampling and both EM sessions...
+    email = _level(trained.model, "email", "Exact match on email")
+    assert (email["m_probability"], email["u_probability"]) == (0.93, 0.00021)
+    assert email["fix_m_probability"] and email["fix_u_probability"]
+    jaro = _level(trained.model, "first_name", "Jaro-Winkler distance of first_name >= 0.7")
+    assert jaro["m_probability"] == 0.0123 and jaro["fix_m_probability"]
+    assert not jaro["fix_u_probability"] and jaro["u_probability"] != 0.0123
+    last = _level(trained.model, "last_name", "Exact match on last_name")
+    assert last["u_probability"] == 0.0042 and last["fix_u_probability"]
+    assert not last["fix_m_probability"]
+    # ... where training left to itself finds other values.
+    free_last = _level(free.model, "last_name", "Exact match on last_name")
+    assert free_last["u_probability"] != 0.0042 and not free_last["fix_u_probability"]
+    # The result and the MLflow parameters say what was fixed.
+    assert {(f.comparison, f.label, f.m, f.u) for f in trained.fixed_levels} == {
+        ("email", "Exact match on email", 0.93, 0.00021),
+        ("first_name", "Jaro-Winkler distance of first_name >= 0.7", 0.0123, None),
+        ("last_name", "Exact match on last_name", None, 0.0042),
+    }
+    assert free.fixed_levels == []
+    params = fixed_level_params(trained)
+    assert params == {
+        "fixed.email.exact_match_on_email.m": 0.93,
+        "fixed.email.exact_match_on_email.u": 0.00021,
+        "fixed.first_name.jaro_winkler_distance_of_first_name_0_7.m": 0.0123,
+        "fixed.last_name.exact_match_on_last_name.u": 0.0042,
+    }
+    all_params = training_params(trained, TrainingOptions(model=spec), threshold=0.9, floor=0.2)
+    assert params.items() <= all_params.items()
