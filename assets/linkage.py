@@ -2,6 +2,7 @@
 
 import json
 from datetime import datetime, timezone
+from typing import Literal
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -15,7 +16,13 @@ from orchestration.project import ProjectConfig
 from orchestration.resources import MlflowResource, WarehouseResource
 from training.charts import cluster_sizes_png, markdown_image, match_weights_png
 from training.model_store import MODEL_TABLE, StoredModel, latest_model, record_model
-from training.tracking import log_training_run
+from training.promotion import CHAMPION, champion_model
+from training.tracking import (
+    log_scoring_artifacts,
+    log_training_run,
+    match_weight_histogram_png,
+    scoring_artifacts_logged,
+)
 from training.train import TrainingOptions, train_linkage_model
 
 LINKAGE_GROUP = "linkage"
@@ -31,6 +38,17 @@ class TrainingConfig(dg.Config):
     seed: int | None = Field(default=None, description="Seed for u sampling.")
     u_max_pairs: float | None = Field(
         default=None, gt=0, description="Record pairs sampled to estimate u."
+    )
+
+
+class ScoringConfig(dg.Config):
+    """Which model scores the pairs."""
+
+    model: Literal["latest", "champion"] = Field(
+        default="latest",
+        description="latest: the model trained most recently in this warehouse "
+        "(linkage_model); champion: the version the MLflow registry's alias 'champion' "
+        "points at, scored without retraining (job score_customers).",
     )
 
 
@@ -55,6 +73,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             u_max_pairs=config.u_max_pairs or model_config.u_max_pairs,
             seed=model_config.seed if config.seed is None else config.seed,
             em_max_iterations=model_config.em_max_iterations,
+            model=project.model_spec(),
         )
         threshold = config.match_threshold or model_config.match_threshold
         run_dir = artifacts / "models" / context.run_id
@@ -111,14 +130,33 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
 
     @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "duckdb"}, deps=[linkage_model])
     def pairwise_matches(
-        context: AssetExecutionContext, warehouse: WarehouseResource
+        context: AssetExecutionContext,
+        config: ScoringConfig,
+        warehouse: WarehouseResource,
+        mlflow: MlflowResource,
     ) -> dg.MaterializeResult:
-        """Record pairs found by the blocking rules and scored by the latest linkage_model,
-        kept when their match probability reaches the prediction floor. Each pair keeps
-        its comparison levels, partial match weights and term-frequency adjustments, and
-        link_veto names a veto that forbids the link (see the README)."""
+        """Record pairs found by the blocking rules and scored by the latest linkage_model
+        (or, with config model: champion, by the registry's champion version), kept when
+        their match probability reaches the prediction floor. Each pair keeps its
+        comparison levels, partial match weights and term-frequency adjustments, and
+        link_veto names a veto that forbids the link (see the README). The first scoring
+        by a model version adds its match-weight histogram, term-frequency charts and a
+        comparison viewer on a sample of pairs to the version's MLflow run."""
+        target = mlflow.target()
         with warehouse.connect() as con:
-            stored = latest_model(con)
+            if config.model == CHAMPION:
+                try:
+                    stored = champion_model(con, target)
+                except LookupError as exc:
+                    raise dg.Failure(description=str(exc)) from exc
+            else:
+                stored = latest_model(con)
+            context.log.info(
+                "scoring with %s version %s (%s)",
+                stored.model_name,
+                stored.model_version,
+                config.model,
+            )
             pairs = predict_pairs(
                 con,
                 records_table="customer_records",
@@ -130,14 +168,35 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 "SELECT count(*) FROM pairwise_matches WHERE match_probability >= ?",
                 [stored.match_threshold],
             ).fetchall()[0][0]
+            histogram = match_weight_histogram_png(
+                con, "pairwise_matches", threshold=stored.match_threshold
+            )
+            if not scoring_artifacts_logged(target, stored.mlflow_run_id):
+                log_scoring_artifacts(
+                    target,
+                    stored.mlflow_run_id,
+                    con,
+                    pairs_table="pairwise_matches",
+                    records_table="customer_records",
+                    model=stored.model,
+                    threshold=stored.match_threshold,
+                    out_dir=artifacts / "scoring" / context.run_id,
+                    seed=model_config.seed,
+                )
             metadata = table_metadata(con, "pairwise_matches")
         context.log.info("kept %d pairs, %d at or above the match threshold", pairs, above)
         return dg.MaterializeResult(
             metadata={
                 **metadata,
                 "pairs_above_threshold": int(above),
+                "model_selection": config.model,
+                "model_name": stored.model_name,
                 "model_version": stored.model_version,
+                "mlflow_run_id": stored.mlflow_run_id,
                 "prediction_floor": stored.prediction_floor,
+                "match_weight_histogram": dg.MetadataValue.md(
+                    markdown_image(histogram, "match weights of scored pairs")
+                ),
             }
         )
 

@@ -16,6 +16,7 @@ from assets.evaluation import build_evaluation_assets
 from assets.ingestion import build_ingestion_assets
 from assets.linkage import build_linkage_assets
 from assets.mastering import build_mastering_assets
+from assets.promotion import build_promotion_assets
 from assets.quality import build_quality_assets, build_quality_checks
 from assets.relationships import build_relationship_assets
 from orchestration.jobs import JOBS
@@ -48,6 +49,7 @@ def build_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         *build_mastering_assets(project),
         *build_relationship_assets(project),
         *build_evaluation_assets(project),
+        *build_promotion_assets(project),
     ]
 
 

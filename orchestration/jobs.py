@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.linkage import ScoringConfig
+
 meld_pipeline = dg.define_asset_job(
     "meld_pipeline",
     selection=dg.AssetSelection.all(),
@@ -16,4 +18,28 @@ ingest_sources = dg.define_asset_job(
     description="Load and standardise every source; quarantine what cannot be used.",
 )
 
-JOBS = [meld_pipeline, ingest_sources]
+train_model = dg.define_asset_job(
+    "train_model",
+    # Tolerant string selection: labelling_tool exists only in some deployments.
+    selection=(
+        dg.AssetSelection.groups("ingestion", "linkage", "evaluation")
+        - dg.AssetSelection.from_string("key:labelling_tool")
+    ),
+    description="Ingest, train a new model version (challenger), score, cluster, evaluate "
+    "and decide whether it becomes champion. No mastering.",
+)
+
+score_customers = dg.define_asset_job(
+    "score_customers",
+    selection=(
+        dg.AssetSelection.all()
+        - dg.AssetSelection.from_string("key:linkage_model")
+        - dg.AssetSelection.groups("evaluation")
+    ),
+    config=dg.RunConfig(ops={"pairwise_matches": ScoringConfig(model="champion")}),
+    description="Ingest, score with the registry's champion version (no training), cluster, "
+    "master: the cheap, reproducible daily run. Evaluation and promotion belong to "
+    "train_model.",
+)
+
+JOBS = [meld_pipeline, ingest_sources, train_model, score_customers]

@@ -216,3 +216,60 @@ def test_meld_summary_reports_counts_scores_and_where_to_look(materialized, caps
     assert "cluster P" in out and "pairwise P" in out
     assert str(project.warehouse) in out and project.mlflow.tracking_uri in out
     assert "make ui" in out and "mlflow ui" in out
+
+
+def _pair_frame(left: dict, right: dict) -> pd.DataFrame:
+    row = {f"{k}_l": v for k, v in left.items()}
+    row.update({f"{k}_r": v for k, v in right.items()})
+    return pd.DataFrame([row])
+
+
+def test_champion_alias_loads_the_pyfunc_and_scores_a_pair(materialized) -> None:
+    """The first version is champion (and challenger); its promotion is recorded."""
+    project, _ = materialized
+    name = project.mlflow.registered_model
+    mlflow.set_tracking_uri(project.mlflow.tracking_uri)
+    client = MlflowClient(project.mlflow.tracking_uri)
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "1"
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    person = {"first_name": "maria", "last_name": "berg", "date_of_birth": "1990-05-17"}
+    scores = model.predict(_pair_frame(person, dict(person, first_name="marie")))
+    assert list(scores.columns) == ["match_weight", "match_probability"]
+    assert 0.0 < scores.loc[0, "match_probability"] < 1.0
+    assert scores.loc[0, "match_weight"] > 0
+    decisions = _rows(
+        project,
+        "SELECT challenger_version, metric, challenger_score, promoted FROM model_promotions",
+    )
+    cluster_f1 = dict(_rows(project, "SELECT metric, value FROM linkage_evaluation"))["cluster_f1"]
+    assert decisions == [("1", "cluster_f1", cluster_f1, True)]
+
+
+def test_training_run_has_every_chart_and_dashboard(materialized) -> None:
+    project, _ = materialized
+    client = MlflowClient(project.mlflow.tracking_uri)
+    experiment = client.get_experiment_by_name(project.mlflow.experiment)
+    run = client.search_runs([experiment.experiment_id])[0]
+    run_id = run.info.run_id
+    artifacts = {
+        item.path
+        for folder in ("model", "charts", "dashboards", "evaluation")
+        for item in client.list_artifacts(run_id, folder)
+    }
+    assert {
+        "model/model.json",
+        "charts/match_weights.html",
+        "charts/m_u_parameters.html",
+        "charts/match_weight_histogram.png",
+        "charts/tf_first_name.html",
+        "charts/tf_last_name.html",
+        "dashboards/comparison_viewer.html",
+        "evaluation/precision_recall.png",
+    } <= artifacts
+    # Term-frequency charts of contacts would list people's e-mails and phones.
+    assert not {"charts/tf_email.html", "charts/tf_phone.html"} & artifacts
+    pairs = _rows(project, "SELECT count(*) FROM pairwise_matches")[0][0]
+    assert run.data.metrics["scored_pairs_kept"] == pairs
+    assert run.data.metrics["promotion_challenger_score"] == run.data.metrics["cluster_f1"]
+    assert run.data.tags["promotion.decision"] == "promoted"

@@ -1,7 +1,8 @@
 """The ``linkage_model`` table: every trained model version, newest last.
 
 Scoring and clustering read the newest row, so they use exactly the model (and the
-threshold) that training recorded, without retraining.
+threshold) that training recorded, without retraining; scoring with the registry's
+champion reads that version's row (:func:`model_by_version`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def record_model(con: duckdb.DuckDBPyConnection, stored: StoredModel) -> None:
     )
 
 
+_COLUMNS = (
+    "model_json, trained_at, match_threshold, prediction_floor, mlflow_run_id, "
+    "model_name, model_version, dagster_run_id"
+)
+
+
 def latest_model(con: duckdb.DuckDBPyConnection) -> StoredModel:
     """The most recently trained model.
 
@@ -64,13 +71,42 @@ def latest_model(con: duckdb.DuckDBPyConnection) -> StoredModel:
     if not table_exists(con, MODEL_TABLE):
         raise LookupError("no trained model in the warehouse: materialize linkage_model first")
     rows = con.execute(
-        "SELECT model_json, trained_at, match_threshold, prediction_floor, mlflow_run_id, "
-        f"model_name, model_version, dagster_run_id FROM {MODEL_TABLE} "
-        "ORDER BY trained_at DESC LIMIT 1"
+        f"SELECT {_COLUMNS} FROM {MODEL_TABLE} ORDER BY trained_at DESC LIMIT 1"
     ).fetchall()
     if not rows:
         raise LookupError("no trained model in the warehouse: materialize linkage_model first")
-    row = rows[0]
+    return _stored(rows[0])
+
+
+def model_by_version(
+    con: duckdb.DuckDBPyConnection, version: str, *, model_name: str | None = None
+) -> StoredModel:
+    """The model registered as ``version`` (of ``model_name``, when given).
+
+    Raises:
+        LookupError: No model with that version was trained in this warehouse.
+
+    Examples:
+        ```py
+        stored = model_by_version(con, "3", model_name="meld-linkage")
+        stored.match_threshold
+        ```
+    """
+    rows = []
+    if table_exists(con, MODEL_TABLE):
+        rows = con.execute(
+            f"SELECT {_COLUMNS} FROM {MODEL_TABLE} "
+            "WHERE model_version = ? AND (CAST(? AS VARCHAR) IS NULL OR model_name = ?) "
+            "ORDER BY trained_at DESC LIMIT 1",
+            [str(version), model_name, model_name],
+        ).fetchall()
+    if not rows:
+        named = f"{model_name} " if model_name else ""
+        raise LookupError(f"no model {named}version {version} in the warehouse's {MODEL_TABLE}")
+    return _stored(rows[0])
+
+
+def _stored(row: tuple) -> StoredModel:
     return StoredModel(
         model=json.loads(row[0]),
         trained_at=row[1],
