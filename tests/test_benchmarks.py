@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 
 from benchmarks.accuracy import (
+    BENCHMARK_NATIONAL_ID_KEY,
+    FEBRL_FIELDS,
+    benchmark_env,
     cluster_recall_ceiling,
     format_table,
     prepare_fake1000,
@@ -114,9 +122,103 @@ def test_cluster_recall_ceiling_counts_entities_joined_by_easy_evidence(tmp_path
     assert ceiling.cluster_recall == pytest.approx(4 / 6)
 
 
+def test_cluster_recall_ceiling_counts_a_shared_identifier_as_evidence(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    try:
+        con.execute(
+            "CREATE TABLE customer_records (unique_id VARCHAR, first_name VARCHAR, "
+            "last_name VARCHAR, date_of_birth DATE, email VARCHAR, phone VARCHAR, "
+            "postcode VARCHAR, loyalty_card VARCHAR, customer_number VARCHAR)"
+        )
+        con.executemany(
+            "INSERT INTO customer_records VALUES (?, ?, ?, NULL, NULL, NULL, NULL, ?, ?)",
+            [
+                # A: a CRM contact and a till record share only the loyalty card: whole.
+                ("a1", "anna", "berg", "6012345678901", "C0000001"),
+                ("a2", "ann", "bergh", "6012345678901", None),
+                # B: a ticket quotes the customer number, nothing else in common: whole.
+                ("b1", "karl", "holm", None, "C0000002"),
+                ("b2", None, None, None, "C0000002"),
+                # C: a card shared with A (a family card) is not a link within C: split.
+                ("c1", "olof", "berg", "6012345678901", None),
+                ("c2", "olle", "lund", None, None),
+            ],
+        )
+        con.execute("CREATE TABLE ground_truth (unique_id VARCHAR, entity_id VARCHAR)")
+        con.executemany(
+            "INSERT INTO ground_truth VALUES (?, ?)",
+            [(uid, uid[0].upper()) for uid in ("a1", "a2", "b1", "b2", "c1", "c2")],
+        )
+        ceiling = cluster_recall_ceiling(con)
+    finally:
+        con.close()
+    assert (ceiling.entities, ceiling.whole_entities) == (3, 2)
+
+
+def test_febrl_social_security_numbers_are_national_ids_hashed_with_a_benchmark_key() -> None:
+    assert FEBRL_FIELDS["national_id"] == "soc_sec_id"
+    assert benchmark_env({})["MELD_NATIONAL_ID_KEY"] == BENCHMARK_NATIONAL_ID_KEY
+    assert benchmark_env({"MELD_NATIONAL_ID_KEY": ""})["MELD_NATIONAL_ID_KEY"] == (
+        BENCHMARK_NATIONAL_ID_KEY
+    )
+    given = {"MELD_NATIONAL_ID_KEY": "a real key", "PATH": "/bin"}
+    assert benchmark_env(given) == given
+
+
 def test_fake1000_names_the_missing_file_and_the_override(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MELD_SHARED_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match=r"fake_1000\.csv not found; set MELD_SHARED_DATA"):
         prepare_fake1000(tmp_path, demo_persons=0, seed=0)
+
+
+INGESTION_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "ingestion.py"
+
+
+def _table_rows(stdout: str) -> tuple[list[list[str]], list[str]]:
+    """Cells of the ingestion table's step lines and of its total line."""
+    lines = stdout.splitlines()
+    rules = [i for i, line in enumerate(lines) if line and set(line) <= {"-", " "}]
+    assert len(rules) == 2, stdout
+    cells = [re.split(r"\s{2,}", line.strip()) for line in lines[rules[0] + 1 : rules[1]]]
+    return cells, re.split(r"\s{2,}", lines[rules[1] + 1].strip())
+
+
+def test_ingestion_benchmark_times_every_source_and_step(tmp_path: Path) -> None:
+    result_path = tmp_path / "ingestion.json"
+    work_dir = tmp_path / "work"
+    completed = subprocess.run(
+        [sys.executable, str(INGESTION_SCRIPT), "--persons", "300", "--seed", "3"]
+        + ["--work-dir", str(work_dir), "--json", str(result_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+
+    config = yaml.safe_load((work_dir / "data" / "meld.yaml").read_text(encoding="utf-8"))
+    cells, total = _table_rows(completed.stdout)
+    assert sorted((row[0], row[1]) for row in cells) == sorted(
+        (source, stage) for source in config["sources"] for stage in ("raw", "staged")
+    )
+    raw_rows: dict[str, int] = {}
+    for source, stage, rows, quarantined, seconds, cpu, peak in cells:
+        assert int(rows.replace(",", "")) > 0
+        assert float(seconds) >= 0 and float(cpu) >= 0
+        assert float(peak.replace(",", "")) > 0
+        if stage == "raw":
+            assert quarantined == "-"
+            raw_rows[source] = int(rows.replace(",", ""))
+    for source, stage, rows, quarantined, *_ in cells:
+        if stage == "staged":  # every raw row is staged or quarantined
+            staged = int(rows.replace(",", "")) + int(quarantined.replace(",", ""))
+            assert staged == raw_rows[source]
+    assert total[:3] == ["total", "raw->staged", f"{sum(raw_rows.values()):,}"]
+    assert re.search(r"^PASS: [\d.]+ s \(< 60 s\), peak [\d,]+ MB", completed.stdout, re.M)
+
+    payload = json.loads(result_path.read_text(encoding="utf-8"))
+    assert len(payload["rows"]) == len(cells)
+    assert payload["total"]["raw_rows"] == sum(raw_rows.values())
+    assert payload["total"]["passed"] is True

@@ -1,5 +1,6 @@
 """Clustering: thresholds, singletons, link vetoes and steward must- and cannot-links on
-hand-made pairs; connected components on random graphs and on demo data."""
+hand-made pairs; connected components on random graphs and on demo data; best links
+(no chaining through weak bridges or vetoed pairs) and customer graph metrics."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ from splink import DuckDBAPI
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from linkage.clustering import (
+    DEFAULT_MIN_COHESION,
     ClusterSummary,
+    _bridges_and_components,
     apply_link_vetoes,
+    best_links,
     cluster_records,
     constrained_union_find,
+    customer_graph_metrics,
 )
 
 RECORDS = pd.DataFrame(
@@ -349,3 +354,222 @@ def _load_pairs_frame(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> No
     con.register("pairs_frame", frame)
     con.execute("CREATE TABLE pairs AS SELECT * FROM pairs_frame")
     con.unregister("pairs_frame")
+
+
+# --------------------------------------------------------------------------- #
+# best_links: no chaining
+# --------------------------------------------------------------------------- #
+
+
+def _best(con, threshold: float = 0.9, **decisions) -> ClusterSummary:
+    return _cluster(con, threshold=threshold, method="best_links", **decisions)
+
+
+def _all_refused(con) -> list[tuple]:
+    return con.execute(
+        "SELECT unique_id_l, unique_id_r, match_probability, reason, cannot_link_l, "
+        "cannot_link_r, round(cohesion, 3) FROM refused_links"
+    ).fetchall()
+
+
+def test_best_links_splits_two_people_chained_by_a_weak_bridge(con) -> None:
+    # Two people (s:1-s:2 and s:4-s:5) and a name-only ticket s:3 that links to both.
+    d = date(1980, 1, 2)
+    _load_pairs(
+        con,
+        [
+            ("s:1", "s:2", 0.999, "anna", "anna", d, d),
+            ("s:4", "s:5", 0.999, "anna", "anna", d, d),
+            ("s:1", "s:3", 0.97, "anna", "anna", d, None),
+            ("s:3", "s:4", 0.96, "anna", "anna", None, d),
+        ],
+    )
+    _cluster(con)
+    assert _groups(con) == {frozenset({"s:1", "s:2", "s:3", "s:4", "s:5"})}
+
+    summary = _best(con)
+    # The ticket joins the customer of its best link; its weaker link would join two
+    # customers with one link among the 3 x 2 record pairs across them.
+    assert _groups(con) == {frozenset({"s:1", "s:2", "s:3"}), frozenset({"s:4", "s:5"})}
+    assert _all_refused(con) == [("s:3", "s:4", 0.96, "weak_bridge", None, None, 0.167)]
+    assert (summary.links, summary.links_refused_as_weak, summary.links_refused) == (4, 1, 0)
+    assert summary.method == "best_links"
+
+
+@pytest.mark.parametrize(
+    ("cross_links", "joined"),
+    [
+        ([(0, 2, 0.96)], True),  # 1 of the 4 pairs across: a quarter, enough
+        ([(0, 2, 0.96), (1, 3, 0.955)], True),
+    ],
+    ids=["one-of-four", "two-of-four"],
+)
+def test_best_links_joins_two_halves_of_one_person_that_enough_links_support(
+    cross_links, joined
+) -> None:
+    links = [(0, 1, 0.999), (2, 3, 0.999), *cross_links]
+    result = best_links(4, links)
+    assert (len(set(result.labels)) == 1) is joined
+    assert result.refused == []
+
+
+def test_best_links_keeps_a_sparse_record_with_one_weak_link() -> None:
+    # Records 0-1-2 are one well-linked person; 3 (a ticket with only an e-mail) links
+    # to one of them, just above the threshold: a single record is never a weak bridge.
+    links = [(0, 1, 0.999), (0, 2, 0.999), (1, 2, 0.998), (2, 3, 0.951)]
+    result = best_links(4, links)
+    assert len(set(result.labels)) == 1
+    assert result.refused == []
+
+
+def test_best_links_refuses_a_lone_bridge_below_the_minimum_cohesion() -> None:
+    strong = [(0, 1, 0.999), (2, 3, 0.999), (2, 4, 0.999), (3, 4, 0.999)]
+    result = best_links(5, [*strong, (1, 2, 0.96)])
+    assert _label_groups(result.labels) == {frozenset({0, 1}), frozenset({2, 3, 4})}
+    (refusal,) = result.refused
+    assert (refusal.left, refusal.right, refusal.reason) == (1, 2, "weak_bridge")
+    assert refusal.cohesion == pytest.approx(1 / 6) and refusal.cohesion < DEFAULT_MIN_COHESION
+    assert len(set(best_links(5, [*strong, (1, 2, 0.96)], min_cohesion=0).labels)) == 1
+
+
+def test_must_links_are_never_refused_as_weak_bridges() -> None:
+    # Two well-linked groups, 0-1 and 2-3-4, that a steward says are one person
+    # through 1 and 2; no model link joins the groups.
+    links = [(0, 1, 0.999), (2, 3, 0.999), (2, 4, 0.999), (3, 4, 0.999)]
+    result = best_links(5, links, must_link=[(1, 2)])
+    assert len(set(result.labels)) == 1
+    assert result.must_links_applied == 1 and result.refused == []
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9, 10])
+def test_best_links_with_no_cohesion_check_is_constrained_union_find(seed) -> None:
+    n = 200
+    links = _random_links(seed, n, 300)
+    rng = np.random.default_rng(seed + 100)
+    cannot = [(int(a), int(b)) for a, b in rng.integers(0, n, (40, 2)) if a != b]
+    must = [(int(a), int(b)) for a, b in rng.integers(0, n, (10, 2)) if a != b]
+    ours = best_links(n, links, must_link=must, cannot_link=cannot, min_cohesion=0)
+    theirs = constrained_union_find(n, links, must_link=must, cannot_link=cannot)
+    assert _label_groups(ours.labels) == _label_groups(theirs.labels)
+    assert ours.refused == theirs.refused
+    assert ours.must_links_applied == theirs.must_links_applied
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_best_links_never_joins_a_cannot_link_pair_and_applies_must_links(seed) -> None:
+    n = 200
+    links = _random_links(seed, n, 400)
+    rng = np.random.default_rng(seed + 100)
+    cannot = [(int(a), int(b)) for a, b in rng.integers(0, n, (40, 2)) if a != b]
+    must = [(int(a), int(b)) for a, b in rng.integers(0, n, (10, 2)) if a != b]
+    result = best_links(n, links, must_link=must, cannot_link=cannot)
+    labels = result.labels
+    assert all(labels[a] != labels[b] for a, b in cannot)
+    must_refused = {(r.left, r.right) for r in result.refused if r.reason == "must_link_conflict"}
+    assert all(labels[a] == labels[b] for a, b in must if (a, b) not in must_refused)
+    assert result.must_links_applied == sum(labels[a] == labels[b] for a, b in must)
+    for refusal in result.refused:
+        if refusal.reason in ("cannot_link", "must_link_conflict"):
+            pair = (refusal.conflict_left, refusal.conflict_right)
+            assert pair in {*cannot, *((b, a) for a, b in cannot)}
+        else:
+            assert refusal.reason == "weak_bridge"
+            assert refusal.cohesion is not None and refusal.cohesion < DEFAULT_MIN_COHESION
+
+
+@pytest.mark.parametrize("seed", [14, 15, 16])
+def test_best_links_only_splits_connected_components(seed) -> None:
+    n = 300
+    links = _random_links(seed, n, 500)
+    ours = best_links(n, links).labels
+    components = constrained_union_find(n, links).labels
+    # Every customer lies inside one connected component: best links only refuses.
+    assert all(len({components[node] for node in group}) == 1 for group in _label_groups(ours))
+    assert len(_label_groups(ours)) > len(_label_groups(components))
+
+
+def test_best_links_is_deterministic(small_demo: Path, tmp_path: Path) -> None:
+    links = _random_links(17, 500, 900)
+    first = best_links(500, links, must_link=[(1, 2), (3, 4)], cannot_link=[(5, 6)])
+    again = best_links(500, list(links), must_link=[(1, 2), (3, 4)], cannot_link=[(5, 6)])
+    assert first == again
+
+    records, pairs = _demo_records_and_pairs(small_demo, seed=3)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.register("records_frame", records)
+    con.execute("CREATE TABLE records AS SELECT * FROM records_frame")
+    _load_pairs_frame(con, pairs)
+    runs = []
+    for _ in range(2):
+        _best(con, threshold=0.5)
+        runs.append(
+            (
+                con.execute("SELECT * FROM clusters ORDER BY unique_id").fetchall(),
+                con.execute("SELECT * FROM refused_links").fetchall(),
+            )
+        )
+    con.close()
+    assert runs[0] == runs[1]
+    assert any(row[3] == "weak_bridge" for row in runs[0][1])
+
+
+def test_an_unknown_clustering_method_fails_clearly(con) -> None:
+    _load_pairs(con, [])
+    with pytest.raises(ValueError, match="clustering method 'louvain' is unknown"):
+        _cluster(con, method="louvain")
+
+
+# --------------------------------------------------------------------------- #
+# customer_graph_metrics
+# --------------------------------------------------------------------------- #
+
+
+def test_customer_graph_metrics_describe_each_customer_and_warn_about_big_ones(
+    con, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = date(1980, 1, 2)
+    _load_pairs(
+        con,
+        [
+            ("s:1", "s:2", 0.99, "anna", "anna", d, d),  # A: a chain 1-2-3
+            ("s:2", "s:3", 0.97, "anna", "ana", d, d),
+            ("s:1", "s:3", 0.5, "anna", "ana", d, d),  # not a link
+            ("s:1", "s:3", 0.5, "anna", "ana", d, d),
+            ("s:3", "s:4", 0.99, "ana", "ana", d, d),  # across customers: not counted
+        ],
+    )
+    con.execute("ALTER TABLE pairs ADD COLUMN link_veto VARCHAR")
+    con.execute("UPDATE pairs SET link_veto = 'v' WHERE match_probability = 0.5")
+    con.execute(
+        "CREATE TABLE clusters AS SELECT * FROM (VALUES ('s:1', 'A'), ('s:2', 'A'), "
+        "('s:3', 'A'), ('s:4', 'B'), ('s:5', 'B')) AS t(unique_id, customer_id)"
+    )
+    with caplog.at_level("WARNING", logger="linkage.clustering"):
+        summary = customer_graph_metrics(
+            con, clusters_table="clusters", pairs_table="pairs", threshold=0.9, warn_cluster_size=2
+        )
+    rows = con.execute(
+        "SELECT customer_id, records, links, round(density, 3), min_link_probability, "
+        "round(mean_link_probability, 3), bridges, link_components, vetoed_pairs, oversized "
+        "FROM customer_graph_metrics ORDER BY customer_id"
+    ).fetchall()
+    assert rows == [
+        ("A", 3, 2, 0.667, 0.97, 0.98, 2, 1, 1, True),
+        ("B", 2, 0, 0.0, None, None, 0, 2, 0, False),  # held together by a must-link
+    ]
+    assert summary.oversized == (("A", 3),)
+    assert (summary.customers, summary.largest_customer) == (2, 3)
+    assert (summary.customers_with_bridges, summary.customers_held_by_must_links) == (1, 1)
+    assert "1 customer(s) have more than 2 records" in caplog.text and "A (3)" in caplog.text
+
+
+def test_bridges_are_the_links_whose_removal_splits_a_customer() -> None:
+    # A triangle 0-1-2 with a tail 2-3-4, and a separate square 5-6-7-8.
+    edges = [(0, 1), (1, 2), (0, 2), (2, 3), (3, 4), (5, 6), (6, 7), (7, 8), (5, 8)]
+    bridges, components = _bridges_and_components(10, edges)
+    assert bridges == [(2, 3), (3, 4)]
+    assert _label_groups(components) == {
+        frozenset({0, 1, 2, 3, 4}),
+        frozenset({5, 6, 7, 8}),
+        frozenset({9}),
+    }
