@@ -27,11 +27,10 @@ $(DAGSTER_HOME):
 data: $(STAMP)
 	$(BIN)/python -m linkage.demo_data data/demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
 
-RUN_LOGS := '{"loggers": {"console": {"config": {"log_level": "INFO"}}}}'
-
+# The job meld_pipeline: every asset and check except the on-demand labelling tool.
 materialize: $(STAMP) | $(DAGSTER_HOME)
-	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*' \
-		--config-json $(RUN_LOGS) 2>&1 | grep -v -e SupersessionWarning -e "return callback"
+	$(BIN)/dagster job execute -m orchestration.definitions -j meld_pipeline \
+		-c config/run_logging.yaml 2>&1 | grep -v -e SupersessionWarning -e "return callback"
 
 summary: $(STAMP)
 	@$(BIN)/meld summary

@@ -33,7 +33,7 @@ from training.labels import (
     load_labels,
     write_labelling_tool,
 )
-from training.model_store import StoredModel, latest_model
+from training.model_store import StoredModel, scoring_model
 from training.threshold_curve import ThresholdCurve, curve_from_judged_pairs
 from training.tracking import log_evaluation, log_evaluation_artifacts
 
@@ -132,7 +132,7 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
         judged: dict[str, str] = {}
         extra: dict[str, object] = {}
         with warehouse.connect() as con:
-            stored = latest_model(con)
+            stored = scoring_model(con)
             if truth is not None:
                 try:
                     load_truth(
@@ -334,7 +334,7 @@ def build_labelling_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         training) uses them. The page shows record values: it stays beside the warehouse."""
         seed = project.model.seed if config.seed is None else config.seed
         with warehouse.connect() as con:
-            stored = latest_model(con)
+            stored = scoring_model(con)
             pairs = write_labelling_tool(
                 con,
                 records_table=RECORDS,

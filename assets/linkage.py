@@ -9,13 +9,23 @@ from dagster import AssetExecutionContext
 from pydantic import Field
 
 from assets.metadata import table_metadata
+from linkage.clustering import customer_graph_metrics
+from linkage.comparison_limit import ComparisonLimitError
 from linkage.model import predict_pairs
 from linkage.overrides import OverrideError, cluster_with_overrides
 from linkage.stable_ids import CUSTOMER_ID_TABLES, assign_stable_ids
 from orchestration.project import ProjectConfig
 from orchestration.resources import MlflowResource, WarehouseResource
 from training.charts import cluster_sizes_png, markdown_image, match_weights_png
-from training.model_store import MODEL_TABLE, StoredModel, latest_model, record_model
+from training.labels import LABEL_MATCHES_VIEW, LabelsError, load_labels
+from training.model_store import (
+    MODEL_TABLE,
+    StoredModel,
+    latest_model,
+    record_model,
+    record_scoring_model,
+    scoring_model,
+)
 from training.promotion import CHAMPION, champion_model
 from training.tracking import (
     log_scoring_artifacts,
@@ -66,18 +76,39 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         """A Fellegi-Sunter model trained with Splink on customer_records: lambda from
         deterministic rules, u by random sampling, m by EM over several blocking rules,
-        term-frequency adjustments on names. Logged to MLflow with its charts and
+        term-frequency adjustments on names; with labels.estimate_m, m also from the
+        clerical labels. Logged to MLflow with its charts and
         registered as a new model version."""
+        labels = project.labels
+        estimate_m_from_labels = labels is not None and labels.estimate_m
         options = TrainingOptions(
             deterministic_recall=model_config.deterministic_recall,
             u_max_pairs=config.u_max_pairs or model_config.u_max_pairs,
             seed=model_config.seed if config.seed is None else config.seed,
             em_max_iterations=model_config.em_max_iterations,
             model=project.model_spec(),
+            labels_table=LABEL_MATCHES_VIEW if estimate_m_from_labels else None,
         )
         threshold = config.match_threshold or model_config.match_threshold
         run_dir = artifacts / "models" / context.run_id
         with warehouse.connect() as con:
+            if labels is not None and estimate_m_from_labels:
+                try:
+                    loaded = load_labels(
+                        con,
+                        path=project.resolve(labels.path),
+                        sources=list(project.sources),
+                        source_dataset_l=labels.source_dataset_l,
+                        source_dataset_r=labels.source_dataset_r,
+                        match_score_threshold=labels.match_score_threshold,
+                    )
+                except LabelsError as exc:
+                    raise dg.Failure(description=f"{project.config_path}: labels: {exc}") from exc
+                context.log.info(
+                    "estimating m from %d labelled pairs (%d matches)",
+                    loaded.pairs,
+                    loaded.matches,
+                )
             context.log.info("training on customer_records (seed %d)", options.seed)
             result = train_linkage_model(con, "customer_records", options, run_dir)
             model_path = run_dir / "model.json"
@@ -120,6 +151,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 "prediction_rules": " | ".join(result.prediction_rules),
                 "match_threshold": threshold,
                 "training_seconds": round(result.seconds, 2),
+                "m_from_clerical_labels": estimate_m_from_labels,
                 "match_weights_chart": dg.MetadataValue.path(str(result.charts["match_weights"])),
                 "model_json": dg.MetadataValue.path(str(model_path)),
                 "match_weights": dg.MetadataValue.md(
@@ -128,7 +160,11 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             }
         )
 
-    @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "duckdb"}, deps=[linkage_model])
+    @dg.asset(
+        group_name=LINKAGE_GROUP,
+        kinds={"splink", "duckdb"},
+        deps=[linkage_model, "blocking_analysis"],
+    )
     def pairwise_matches(
         context: AssetExecutionContext,
         config: ScoringConfig,
@@ -157,13 +193,20 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 stored.model_version,
                 config.model,
             )
-            pairs = predict_pairs(
-                con,
-                records_table="customer_records",
-                model=stored.model,
-                floor=stored.prediction_floor,
-                out_table="pairwise_matches",
-            )
+            try:
+                pairs = predict_pairs(
+                    con,
+                    records_table="customer_records",
+                    model=stored.model,
+                    floor=stored.prediction_floor,
+                    out_table="pairwise_matches",
+                    max_comparisons=model_config.max_comparisons,
+                )
+            except ComparisonLimitError as exc:
+                raise dg.Failure(
+                    description=f"{project.config_path}: model.max_comparisons: {exc}"
+                ) from exc
+            record_scoring_model(con, stored)
             above = con.execute(
                 "SELECT count(*) FROM pairwise_matches WHERE match_probability >= ?",
                 [stored.match_threshold],
@@ -211,15 +254,19 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         context: AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         """One row per record with the customer it belongs to. Records linked by pairs at
-        or above the model's match threshold form one customer, strongest links first;
-        steward decisions (must-link, cannot-link, unmerge) are applied, and links they
-        refuse are listed in refused_links. Customer ids are stable across runs: a
-        customer keeps its id while its records stay together; merges keep the id with
-        the most (then the oldest) records, splits give the smaller parts new ids, and
-        every new, merged, split and retired id is in customer_id_history (records that
-        changed customer in customer_record_moves)."""
+        or above the threshold of the model that scored them form one customer, strongest
+        links first; with clustering.method best_links (the default) a link that would
+        chain two well-knit groups through a weak bridge is refused (refused_links,
+        reason weak_bridge). Steward decisions (must-link, cannot-link, unmerge) are
+        applied, and links they refuse are listed in refused_links too. Customer ids are
+        stable across runs: a customer keeps its id while its records stay together;
+        merges keep the id with the most (then the oldest) records, splits give the
+        smaller parts new ids, and every new, merged, split and retired id is in
+        customer_id_history (records that changed customer in customer_record_moves).
+        customer_graph_metrics describes each customer's links (density, bridges, weakest
+        link) and flags customers larger than clustering.warn_cluster_size."""
         with warehouse.connect() as con:
-            stored = latest_model(con)
+            stored = scoring_model(con)
             try:
                 clustered = cluster_with_overrides(
                     con,
@@ -229,6 +276,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                     out_table=PROVISIONAL_CLUSTERS,
                     csv_path=overrides_csv,
                     published_clusters="customer_clusters",
+                    method=project.clustering.method,
                 )
             except OverrideError as exc:
                 raise dg.Failure(
@@ -252,6 +300,13 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             )
             for table in (PROVISIONAL_CLUSTERS, "__meld_customer_ids"):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
+            graph = customer_graph_metrics(
+                con,
+                clusters_table="customer_clusters",
+                pairs_table="pairwise_matches",
+                threshold=stored.match_threshold,
+                warn_cluster_size=project.clustering.warn_cluster_size,
+            )
             sizes = con.execute(
                 "SELECT customer_record_count, count(DISTINCT customer_id) FROM customer_clusters "
                 "GROUP BY 1 ORDER BY 1"
@@ -260,6 +315,14 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         summary = clustered.summary
         for warning in clustered.overrides.warnings:
             context.log.warning("steward override: %s", warning)
+        for customer_id, records in graph.oversized:
+            context.log.warning(
+                "customer %s has %d records, more than clustering.warn_cluster_size %d: "
+                "check its links in customer_graph_metrics",
+                customer_id,
+                records,
+                graph.warn_cluster_size,
+            )
         context.log.info(
             "%d customers: %d new, %d kept, %d merged, %d split, %d retired ids",
             summary.customers,
@@ -276,6 +339,11 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 "largest_customer_records": summary.largest_customer,
                 "singleton_customers": summary.singletons,
                 "match_threshold": stored.match_threshold,
+                "model_version": stored.model_version,
+                "clustering_method": summary.method,
+                "links_refused_as_weak_bridges": summary.links_refused_as_weak,
+                "oversized_customers": len(graph.oversized),
+                "customers_with_bridges": graph.customers_with_bridges,
                 "new_customer_ids": assignment.new,
                 "kept_customer_ids": assignment.kept,
                 "merged_customer_ids": assignment.merged,

@@ -33,7 +33,8 @@ def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         """Champion and challenger: the model version of the latest linkage_evaluation
         (the challenger) becomes the registry's champion when its promotion.metric is no
-        worse than the champion's recorded score by more than promotion.tolerance; a
+        worse than the champion's recorded score by more than promotion.tolerance (with
+        only clerical labels, the metric's label_ variant is compared); a
         champion without a recorded score always yields. Each decision, with both scores
         and the reason, is appended to the model_promotions table and tagged on the
         challenger's MLflow run. The job score_customers scores with the champion."""
@@ -50,7 +51,10 @@ def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 )
             version = rows[0][0]
             scores = {name: value for _, name, value in rows}
-            if metric not in scores:
+            compared = metric
+            if compared not in scores and f"label_{compared}" in scores:
+                compared = f"label_{compared}"  # evaluated against clerical labels only
+            if compared not in scores:
                 raise dg.Failure(
                     description=f"{project.config_path}: promotion.metric: '{metric}' is not "
                     f"among the metrics of the latest evaluation of version {version}: "
@@ -60,8 +64,8 @@ def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 target,
                 target.registered_model,
                 version,
-                metric,
-                float(scores[metric]),
+                compared,
+                float(scores[compared]),
                 tolerance,
                 con,
             )
@@ -81,7 +85,7 @@ def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 **metadata,
                 "promoted": decision.promoted,
                 "reason": decision.reason,
-                "metric": metric,
+                "metric": compared,
                 "tolerance": tolerance,
                 "challenger_version": version,
                 "challenger_score": decision.challenger_score,

@@ -12,7 +12,7 @@ import dagster as dg
 
 from assets.blocking import build_blocking_assets, build_blocking_checks
 from assets.checks import build_checks
-from assets.evaluation import build_evaluation_assets
+from assets.evaluation import build_evaluation_assets, build_labelling_assets
 from assets.ingestion import build_ingestion_assets
 from assets.linkage import build_linkage_assets
 from assets.mastering import build_mastering_assets
@@ -61,7 +61,8 @@ def build_definitions(config_path: str | Path) -> dg.Definitions:
     """
     project = load_project(config_path)
     return dg.Definitions(
-        assets=build_assets(project),
+        # The labelling tool is on demand (job label_pairs), so not among build_assets.
+        assets=[*build_assets(project), *build_labelling_assets(project)],
         asset_checks=[
             *build_checks(project),
             *build_quality_checks(project),

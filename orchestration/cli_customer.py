@@ -128,11 +128,7 @@ def _customer(args: argparse.Namespace) -> int:
     finally:
         con.close()
     if args.json:
-        print(
-            json.dumps(
-                [_plain(p.__dict__) for p in profiles if p], indent=2, ensure_ascii=False
-            )
-        )
+        print(json.dumps([_plain(p.__dict__) for p in profiles if p], indent=2, ensure_ascii=False))
     else:
         print("\n\n".join(_format(p) for p in profiles if p))
     return 0

@@ -6,9 +6,12 @@ import dagster as dg
 
 from assets.linkage import ScoringConfig
 
+# The labelling tool is written on demand (job label_pairs), not by every run.
+_ON_DEMAND = dg.AssetSelection.from_string("key:labelling_tool")
+
 meld_pipeline = dg.define_asset_job(
     "meld_pipeline",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - _ON_DEMAND,
     description="Everything: ingest every source, train, score, cluster, master, evaluate.",
 )
 
@@ -21,10 +24,7 @@ ingest_sources = dg.define_asset_job(
 train_model = dg.define_asset_job(
     "train_model",
     # Tolerant string selection: labelling_tool exists only in some deployments.
-    selection=(
-        dg.AssetSelection.groups("ingestion", "linkage", "evaluation")
-        - dg.AssetSelection.from_string("key:labelling_tool")
-    ),
+    selection=dg.AssetSelection.groups("ingestion", "linkage", "evaluation") - _ON_DEMAND,
     description="Ingest, train a new model version (challenger), score, cluster, evaluate "
     "and decide whether it becomes champion. No mastering.",
 )
@@ -35,6 +35,7 @@ score_customers = dg.define_asset_job(
         dg.AssetSelection.all()
         - dg.AssetSelection.from_string("key:linkage_model")
         - dg.AssetSelection.groups("evaluation")
+        - _ON_DEMAND
     ),
     config=dg.RunConfig(ops={"pairwise_matches": ScoringConfig(model="champion")}),
     description="Ingest, score with the registry's champion version (no training), cluster, "
@@ -42,4 +43,11 @@ score_customers = dg.define_asset_job(
     "train_model.",
 )
 
-JOBS = [meld_pipeline, ingest_sources, train_model, score_customers]
+label_pairs = dg.define_asset_job(
+    "label_pairs",
+    selection=_ON_DEMAND,
+    description="Write Splink's labelling tool (offline HTML) for a sample of scored pairs "
+    "near the match threshold, for stewards to label.",
+)
+
+JOBS = [meld_pipeline, ingest_sources, train_model, score_customers, label_pairs]

@@ -13,7 +13,7 @@ import pytest
 from orchestration.build import build_definitions
 from orchestration.project import REPO_ROOT, ProjectConfig
 
-EXPECTED_JOBS = {"meld_pipeline", "ingest_sources"}
+EXPECTED_JOBS = {"meld_pipeline", "ingest_sources", "train_model", "score_customers", "label_pairs"}
 
 
 def _asset_names(defs: dg.Definitions) -> set[str]:

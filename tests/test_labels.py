@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import mlflow
 import pandas as pd
 import pytest
 
@@ -422,8 +423,9 @@ def test_labels_estimate_m(fake_1000_ingested: ProjectConfig, tmp_path: Path) ->
 def test_labels_evaluate_the_pipeline_and_labelling_tool_writes_html(
     tmp_path: Path, mlflow_uri: str, experiment_name: str
 ) -> None:
-    """Labels only (no truth file): the evaluation runs on them; then the labelling tool
-    samples unlabelled pairs near the threshold into one HTML page."""
+    """Labels only (no truth file): training estimates m from them too and the
+    evaluation runs on them; then the labelling tool samples unlabelled pairs near the
+    threshold into one HTML page."""
     subset = pd.read_csv(_fake_1000(FAKE_1000_LABELS), dtype=str).head(300)
     subset.to_csv(tmp_path / "labels.csv", index=False)
     project = _fake_1000_project(
@@ -434,11 +436,16 @@ def test_labels_evaluate_the_pipeline_and_labelling_tool_writes_html(
             "path": "labels.csv",
             "source_dataset_l": "source_dataset_l",
             "source_dataset_r": "source_dataset_r",
+            "estimate_m": True,
         },
         evaluation={"worst_examples": 2},
     )
     result = dg.materialize(build_assets(project), resources=build_resources(project))
     assert result.success
+    model_metadata = result.asset_materializations_for_node("linkage_model")[0].metadata
+    assert model_metadata["m_from_clerical_labels"].value is True
+    run = mlflow.MlflowClient(mlflow_uri).get_run(model_metadata["mlflow_run_id"].value)
+    assert run.data.params["m_from_clerical_labels"] == "True"
     con = duckdb.connect(str(project.warehouse), read_only=True)
     try:
         metrics = dict(con.execute("SELECT metric, value FROM linkage_evaluation").fetchall())

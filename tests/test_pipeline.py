@@ -273,3 +273,21 @@ def test_training_run_has_every_chart_and_dashboard(materialized) -> None:
     assert run.data.metrics["scored_pairs_kept"] == pairs
     assert run.data.metrics["promotion_challenger_score"] == run.data.metrics["cluster_f1"]
     assert run.data.tags["promotion.decision"] == "promoted"
+
+
+def test_customers_are_clustered_by_best_links_with_graph_metrics(materialized) -> None:
+    project, result = materialized
+    metadata = result.asset_materializations_for_node("customer_clusters")[0].metadata
+    assert metadata["clustering_method"].value == project.clustering.method == "best_links"
+    scored_by = _rows(project, "SELECT model_version FROM scoring_model")
+    assert scored_by == [(metadata["model_version"].value,)]
+    customers = _rows(project, "SELECT count(DISTINCT customer_id) FROM customer_clusters")[0][0]
+    metrics = _rows(
+        project,
+        "SELECT count(*), count(DISTINCT customer_id), sum(records), "
+        "count(*) FILTER (WHERE records > 1 AND links = 0) FROM customer_graph_metrics",
+    )[0]
+    records = _rows(project, "SELECT count(*) FROM customer_records")[0][0]
+    assert metrics[:3] == (customers, customers, records)
+    assert metrics[3] == 0  # without must-links every multi-record customer has links
+    assert metadata["oversized_customers"].value == 0

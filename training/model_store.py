@@ -17,6 +17,7 @@ import duckdb
 from linkage.warehouse import table_exists
 
 MODEL_TABLE = "linkage_model"
+SCORING_MODEL_TABLE = "scoring_model"
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,37 @@ def model_by_version(
         named = f"{model_name} " if model_name else ""
         raise LookupError(f"no model {named}version {version} in the warehouse's {MODEL_TABLE}")
     return _stored(rows[0])
+
+
+def record_scoring_model(con: duckdb.DuckDBPyConnection, stored: StoredModel) -> None:
+    """Remember which model version scored ``pairwise_matches``.
+
+    Clustering and evaluation read it back (:func:`scoring_model`), so they use the
+    threshold of the model that scored the pairs, also when that is the champion
+    rather than the newest model.
+    """
+    con.execute(
+        f"CREATE OR REPLACE TABLE {SCORING_MODEL_TABLE} AS "
+        "SELECT CAST(? AS VARCHAR) AS model_name, CAST(? AS VARCHAR) AS model_version, "
+        "CAST(? AS VARCHAR) AS mlflow_run_id",
+        [stored.model_name, stored.model_version, stored.mlflow_run_id],
+    )
+
+
+def scoring_model(con: duckdb.DuckDBPyConnection) -> StoredModel:
+    """The model that scored the current ``pairwise_matches`` (else the newest model).
+
+    Raises:
+        LookupError: No model has been trained in this warehouse yet.
+    """
+    if table_exists(con, SCORING_MODEL_TABLE):
+        rows = con.execute(
+            f"SELECT model_name, model_version FROM {SCORING_MODEL_TABLE}"
+        ).fetchall()
+        if rows:
+            name, version = rows[0]
+            return model_by_version(con, version, model_name=name)
+    return latest_model(con)
 
 
 def _stored(row: tuple) -> StoredModel:

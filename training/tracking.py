@@ -123,6 +123,7 @@ def training_params(
         "em_max_iterations": options.em_max_iterations,
         "match_threshold": threshold,
         "prediction_floor": floor,
+        "m_from_clerical_labels": options.labels_table is not None,
     }
     for index, rule in enumerate(result.prediction_rules, start=1):
         params[f"blocking_rule_{index}"] = rule
