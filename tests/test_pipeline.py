@@ -261,6 +261,7 @@ def test_training_run_has_every_chart_and_dashboard(materialized) -> None:
         "model/model.json",
         "charts/match_weights.html",
         "charts/m_u_parameters.html",
+        "charts/parameter_estimate_comparisons.html",
         "charts/match_weight_histogram.png",
         "charts/tf_first_name.html",
         "charts/tf_last_name.html",
@@ -273,6 +274,18 @@ def test_training_run_has_every_chart_and_dashboard(materialized) -> None:
     assert run.data.metrics["scored_pairs_kept"] == pairs
     assert run.data.metrics["promotion_challenger_score"] == run.data.metrics["cluster_f1"]
     assert run.data.tags["promotion.decision"] == "promoted"
+    # EM convergence: one max-change value per iteration, settling below the tolerance.
+    sessions = int(sum(1 for name in run.data.metrics if name.startswith("em_iterations_session_")))
+    assert sessions >= 2
+    for index in range(1, sessions + 1):
+        history = client.get_metric_history(run_id, f"em_max_change_session_{index}")
+        iterations = run.data.metrics[f"em_iterations_session_{index}"]
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(
+            range(1, int(iterations) + 1)
+        )
+        final = sorted(history, key=lambda m: m.step)[-1].value
+        assert run.data.metrics[f"em_final_max_change_session_{index}"] == final
+        assert run.data.metrics[f"em_converged_session_{index}"] == float(final < 1e-4)
 
 
 def test_customers_are_clustered_by_best_links_with_graph_metrics(materialized) -> None:

@@ -18,7 +18,10 @@ Metrics:
 
 - training: ``records``, ``comparisons_to_score`` (pairs the blocking rules generate),
   ``probability_two_random_records_match``, ``training_seconds``,
-  ``em_iterations_total``, ``em_iterations_session_<n>``;
+  ``em_iterations_total``, ``em_iterations_session_<n>``, ``em_converged_session_<n>``
+  (1 when EM settled before the iteration cap), ``em_final_max_change_session_<n>``, and
+  ``em_max_change_session_<n>`` with one value per iteration (its step): the largest
+  change of any m or u, the convergence curve in the MLflow UI's metric chart;
 - first scoring of the version (:func:`log_scoring_artifacts`): ``scored_pairs_kept``,
   ``scored_pairs_above_threshold``;
 - evaluation (:func:`log_evaluation`): the names of
@@ -161,7 +164,17 @@ def training_metrics(result: TrainingResult) -> dict[str, float]:
     }
     for index, session in enumerate(result.em_sessions, start=1):
         metrics[f"em_iterations_session_{index}"] = float(session.iterations)
+        metrics[f"em_converged_session_{index}"] = float(session.converged)
+        if session.max_changes:
+            metrics[f"em_final_max_change_session_{index}"] = session.max_changes[-1]
     return metrics
+
+
+def log_em_convergence(result: TrainingResult) -> None:
+    """``em_max_change_session_<n>`` per iteration (step) in the active run."""
+    for index, session in enumerate(result.em_sessions, start=1):
+        for step, change in enumerate(session.max_changes, start=1):
+            mlflow.log_metric(f"em_max_change_session_{index}", change, step=step)
 
 
 def log_training_run(
@@ -198,6 +211,7 @@ def log_training_run(
         mlflow.set_tags(tags)
         mlflow.log_params(training_params(result, options, threshold=threshold, floor=floor))
         mlflow.log_metrics(training_metrics(result))
+        log_em_convergence(result)
         mlflow.log_artifact(str(model_path), artifact_path=MODEL_ARTIFACT_DIR)
         for chart in result.charts.values():
             mlflow.log_artifact(str(chart), artifact_path="charts")

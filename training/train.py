@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,12 +48,54 @@ class TrainingOptions:
     """Comparisons, blocking rules and fixed m/u: the project's ``model:`` section."""
 
 
+EM_CONVERGENCE = 0.0001
+"""EM stops when no m probability moves more than this in one iteration (Splink's
+``em_convergence`` in the settings)."""
+
+
 @dataclass(frozen=True)
 class EmSession:
-    """One EM training session: the rule it blocked on and how long it ran."""
+    """One EM training session: the rule it blocked on and how it converged.
+
+    Attributes:
+        blocking_rule: The training rule, e.g. ``first_name & last_name``.
+        iterations: EM iterations run.
+        max_changes: Per iteration, the largest absolute change of any m or u
+            probability from the iteration before; EM converged when the last is below
+            :data:`EM_CONVERGENCE`.
+    """
 
     blocking_rule: str
     iterations: int
+    max_changes: tuple[float, ...] = ()
+
+    @property
+    def converged(self) -> bool:
+        """EM stopped because the parameters settled, not at the iteration cap."""
+        return bool(self.max_changes) and self.max_changes[-1] < EM_CONVERGENCE
+
+
+def _max_parameter_changes(history: Sequence[Any]) -> tuple[float, ...]:
+    """Largest |change| of an m or u probability between successive EM snapshots."""
+    changes = []
+    for before, after in zip(history, history[1:], strict=False):
+        largest = 0.0
+        pairs = zip(before.comparisons, after.comparisons, strict=True)
+        for old_comparison, new_comparison in pairs:
+            levels = zip(
+                old_comparison.comparison_levels, new_comparison.comparison_levels, strict=True
+            )
+            for old, new in levels:
+                if old.is_null_level:
+                    continue
+                for a, b in (
+                    (old.m_probability, new.m_probability),
+                    (old.u_probability, new.u_probability),
+                ):
+                    if a is not None and b is not None:
+                        largest = max(largest, abs(float(b) - float(a)))
+        changes.append(largest)
+    return tuple(changes)
 
 
 @dataclass
@@ -160,8 +202,10 @@ def train_linkage_model(
             )
             # Splink keeps one settings snapshot per EM iteration plus the starting one;
             # it has no public iteration count.
-            iterations = len(session._core_model_settings_history) - 1
-            sessions.append(EmSession(" & ".join(rule), iterations))
+            history = session._core_model_settings_history
+            sessions.append(
+                EmSession(" & ".join(rule), len(history) - 1, _max_parameter_changes(history))
+            )
         if options.labels_table:
             linker.training.estimate_m_from_pairwise_labels(options.labels_table)
         counts = count_comparisons_from_blocking_rules(
@@ -233,11 +277,15 @@ def _save_charts(linker: Linker, chart_dir: Path) -> dict[str, Path]:
     charts = {
         "match_weights": linker.visualisations.match_weights_chart(),
         "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
+        # Each EM session's (and the labels') estimate of every m and u, side by side.
+        "parameter_estimate_comparisons": (
+            linker.visualisations.parameter_estimate_comparisons_chart(include_u=True)
+        ),
     }
     paths = {}
     for name, chart in charts.items():
         path = chart_dir / f"{name}.html"
-        chart.save_offline_chart(str(path), overwrite=True)
+        chart.save_offline_chart(str(path), overwrite=True, print_msg=False)
         paths[name] = path
     return paths
 
