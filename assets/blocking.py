@@ -19,7 +19,7 @@ from dagster import AssetExecutionContext
 
 from assets.linkage import LINKAGE_GROUP
 from assets.metadata import table_metadata
-from linkage.blocking import PREDICTION_RULES, usable_rules
+from linkage.blocking import usable_rules
 from linkage.comparison_limit import LIMIT_CONFIG_KEY, RuleComparisons, over_limit
 from linkage.sources import SourceError
 from linkage.warehouse import quote
@@ -47,16 +47,17 @@ def build_blocking_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     truth = project.truth
     truth_path = project.resolve(truth.path) if truth else None
     labels = project.labels
+    prediction_rules = project.model_spec().prediction_rules
 
     @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "duckdb"}, deps=[RECORDS_TABLE])
     def blocking_analysis(
         context: AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        """Record pairs each prediction blocking rule generates (alone, added to earlier
-        rules, cumulative) against model.max_comparisons, each rule's largest blocks
-        (keys hashed and masked, in blocking_largest_blocks) and, with a truth file or
-        clerical labels, the share of true pairs the rules reach: an upper bound on the
-        recall of scored pairs."""
+        """Record pairs each prediction blocking rule (model.prediction_rules) generates
+        (alone, added to earlier rules, cumulative) against model.max_comparisons, each
+        rule's largest blocks (keys hashed and masked, in blocking_largest_blocks) and,
+        with a truth file or clerical labels, the share of true pairs the rules reach:
+        an upper bound on the recall of scored pairs."""
         with warehouse.connect() as con:
             truth_table = None
             if truth is not None and truth_path is not None:
@@ -85,7 +86,7 @@ def build_blocking_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 except LabelsError as exc:
                     raise dg.Failure(description=f"{project.config_path}: labels: {exc}") from exc
                 labels_table = LABELS_TABLE
-            rules = usable_rules(PREDICTION_RULES, columns_with_data(con, RECORDS_TABLE))
+            rules = usable_rules(prediction_rules, columns_with_data(con, RECORDS_TABLE))
             analysis = analyse_blocking(
                 con,
                 RECORDS_TABLE,

@@ -372,3 +372,25 @@ def test_asset_reaches_labelled_pairs_without_truth(
     # Three labelled matches, each sharing an e-mail, so the email rule reaches them all.
     assert materialization.metadata["true_pairs"].value == 3
     assert materialization.metadata["true_pair_recall"].value == 1.0
+
+
+@pytest.mark.slow
+def test_asset_analyses_the_configured_prediction_rules(
+    demo_folder, small_demo: Path, mlflow_uri: str
+) -> None:
+    folder, _ = demo_folder
+    configured = write_project_file(
+        folder,
+        {
+            **demo_sources(small_demo),
+            "model": {"prediction_rules": [["phone"], ["last_name", "postcode"]]},
+        },
+        mlflow_uri=mlflow_uri,
+        experiment="test-blocking",
+        name="configured_rules.yaml",
+    )
+    result = _materialize_analysis(configured)
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("blocking_analysis")
+    rules = [row.data["blocking_rule"] for row in materialization.metadata["rules"].value.records]
+    assert rules == ["phone", "last_name & postcode"]
