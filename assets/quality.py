@@ -30,11 +30,15 @@ from training.charts import markdown_image
 
 
 def _mapped(source: SourceConfig) -> dict[str, str]:
-    return {field: spec.column for field, spec in source.fields.items()}
+    """Canonical and custom fields of a source, each to its source column."""
+    return {
+        **{field: spec.column for field, spec in source.fields.items()},
+        **source.custom_fields,
+    }
 
 
 def _rules(project: ProjectConfig, source: SourceConfig) -> dict[str, FieldQualityRule | None]:
-    return {field: source.quality_rule(field, project.quality) for field in source.fields}
+    return {field: source.quality_rule(field, project.quality) for field in _mapped(source)}
 
 
 def _outcomes_markdown(outcomes: list[RuleOutcome]) -> str:

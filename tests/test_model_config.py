@@ -368,6 +368,14 @@ def test_custom_fields_are_staged_folded_and_null_where_unmapped(
     assert raw["c9"] == "" and values["crm:c9"] is None
     assert values["pos:p1"] is None and "birth_place" not in pos_columns
     assert staged == [("VARCHAR",)]
+    con = duckdb.connect(str(birth_place_project.warehouse), read_only=True)
+    try:
+        profiled = con.execute(
+            "SELECT source_system FROM data_quality_profile WHERE field = 'birth_place' ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert profiled == [("crm",), ("shop",)]  # custom fields get a quality profile too
 
 
 def _true_pair_weights(con: duckdb.DuckDBPyConnection, model: dict, table: str) -> dict:
