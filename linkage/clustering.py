@@ -63,6 +63,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from linkage.identifiers import INVALID_HASH_TOKEN
 from linkage.warehouse import quote, table_columns
 
 logger = logging.getLogger(__name__)
@@ -124,9 +125,18 @@ share. A family sharing a mailbox and an address is the typical case; nicknames 
 and Aleksander) keep their link through the date of birth. Vetoed pairs stay in
 ``pairwise_matches`` with the veto's name in ``link_veto``."""
 
+VETO_EXEMPTIONS: dict[str, str] = {
+    "national_id": "national_id_l = national_id_r AND national_id_l <> $invalid_id",
+}
+"""Evidence that lifts every veto: the same (hashed, valid) national id is one person,
+whose first name and date of birth were both mistyped. Loyalty cards, device ids and
+customer numbers do not lift a veto: families share them."""
+
 
 def apply_link_vetoes(con: duckdb.DuckDBPyConnection, pairs_table: str) -> dict[str, int]:
     """Fill ``link_veto`` in ``pairs_table`` for pairs a veto forbids.
+
+    A pair with the same valid national id (:data:`VETO_EXEMPTIONS`) is never vetoed.
 
     Returns:
         Number of pairs each veto applies to.
@@ -134,14 +144,20 @@ def apply_link_vetoes(con: duckdb.DuckDBPyConnection, pairs_table: str) -> dict[
     columns = set(table_columns(con, pairs_table))
     con.execute(f"ALTER TABLE {quote(pairs_table)} ADD COLUMN IF NOT EXISTS link_veto VARCHAR")
     con.execute(f"UPDATE {quote(pairs_table)} SET link_veto = NULL")
+    exempt = [
+        f"coalesce({condition}, false)"
+        for column, condition in VETO_EXEMPTIONS.items()
+        if f"{column}_l" in columns and f"{column}_r" in columns
+    ]
+    unless = "".join(f" AND NOT {condition}" for condition in exempt)
     counts = {}
     for name, (needed, condition) in LINK_VETOES.items():
         if not all(f"{c}_l" in columns and f"{c}_r" in columns for c in needed):
             continue
         con.execute(
             f"UPDATE {quote(pairs_table)} SET link_veto = $name "
-            f"WHERE link_veto IS NULL AND ({condition})",
-            {"name": name},
+            f"WHERE link_veto IS NULL AND ({condition}){unless}",
+            {"name": name, "invalid_id": INVALID_HASH_TOKEN} if exempt else {"name": name},
         )
         counts[name] = int(
             con.execute(

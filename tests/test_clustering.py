@@ -25,6 +25,7 @@ from linkage.clustering import (
     constrained_union_find,
     customer_graph_metrics,
 )
+from linkage.identifiers import INVALID_HASH_TOKEN
 
 RECORDS = pd.DataFrame(
     {
@@ -141,6 +142,25 @@ def test_first_name_and_birth_date_conflict_vetoes_the_link(con, first, dobs, ve
     )
     customers = _customers(con)
     assert (customers["s:1"] != customers["s:2"]) is vetoed
+
+
+@pytest.mark.parametrize(
+    ("national_ids", "vetoed"),
+    [(("h1", "h1"), False), (("h1", "h2"), True), (("h1", None), True)],
+    ids=["same-national-id", "different-national-ids", "one-national-id"],
+)
+def test_the_same_national_id_lifts_the_veto(con, national_ids, vetoed) -> None:
+    frame = _pairs([("s:1", "s:2", 0.999, "gesine", "nick", date(1986, 6, 7), date(1993, 10, 14))])
+    frame["national_id_l"], frame["national_id_r"] = national_ids
+    _load_pairs_frame(con, frame)
+    assert apply_link_vetoes(con, "pairs")["first_name_and_date_of_birth_conflict"] == int(vetoed)
+
+
+def test_an_invalid_national_id_on_both_sides_does_not_lift_the_veto(con) -> None:
+    frame = _pairs([("s:1", "s:2", 0.999, "gesine", "nick", date(1986, 6, 7), date(1993, 10, 14))])
+    frame["national_id_l"] = frame["national_id_r"] = INVALID_HASH_TOKEN
+    _load_pairs_frame(con, frame)
+    assert apply_link_vetoes(con, "pairs")["first_name_and_date_of_birth_conflict"] == 1
 
 
 def _cluster(con, threshold: float = 0.9, **decisions) -> ClusterSummary:
