@@ -32,17 +32,18 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from itertools import repeat
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = [
     "PARALLEL_MIN_ITEMS",
     "PARALLEL_MIN_SECONDS",
+    "PendingMap",
     "available_cpus",
     "map_tuples",
     "shutdown",
+    "submit_tuples",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,88 @@ def shutdown() -> None:
         _pool, _pool_workers = None, 0
 
 
+class PendingMap(Generic[T]):
+    """A :func:`submit_tuples` whose results are not collected yet.
+
+    Attributes:
+        in_process: The items run in this process, when :meth:`result` is called;
+            otherwise they are already running in the worker processes.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., T],
+        done: list[T],
+        rest: Sequence[tuple[Any, ...]] = (),
+        futures: Sequence[Future[list[T]]] = (),
+    ) -> None:
+        self._function = function
+        self._done = done
+        self._rest = rest
+        self._futures = futures
+        self.in_process = not futures
+
+    def result(self) -> list[T]:
+        """The results, in the order of the items (waits for the workers)."""
+        results = self._done
+        if self._rest:
+            results.extend(self._function(*arguments) for arguments in self._rest)
+            self._rest = ()
+        try:
+            for future in self._futures:
+                results.extend(future.result())
+        except BrokenProcessPool:
+            shutdown()
+            raise
+        self._futures = ()
+        return results
+
+
+def submit_tuples(
+    function: Callable[..., T],
+    items: Sequence[tuple[Any, ...]],
+    *,
+    min_items: int = PARALLEL_MIN_ITEMS,
+    min_seconds: float = PARALLEL_MIN_SECONDS,
+    max_workers: int | None = None,
+) -> PendingMap[T]:
+    """Start :func:`map_tuples` and return at once: large inputs start running in the
+    workers, small ones run in this process when their results are asked for.
+
+    Submitting every field before collecting any keeps both the workers and this
+    process busy: this process standardises the small fields (and stores results)
+    while the workers work through the large ones.
+
+    Examples:
+        >>> pending = submit_tuples(divmod, [(7, 2), (9, 4)])
+        >>> pending.result()
+        [(3, 1), (2, 1)]
+    """
+    workers = max_workers or available_cpus()
+    in_process = workers < 2 or len(items) < max(min_items, 1)
+    if in_process or multiprocessing.current_process().daemon:
+        return PendingMap(function, [], items)
+    done: list[T] = []
+    if min_seconds > 0:
+        started = time.perf_counter()
+        done = [function(*arguments) for arguments in items[:SAMPLE_ITEMS]]
+        per_item = (time.perf_counter() - started) / len(done)
+        items = items[len(done) :]
+        if per_item * len(items) < min_seconds:
+            return PendingMap(function, done, items)
+    size = max(1, min(MAX_CHUNK_ITEMS, -(-len(items) // (workers * CHUNKS_PER_WORKER))))
+    pool = _get_pool(workers)
+    try:
+        futures = [
+            pool.submit(_apply_chunk, function, items[start : start + size])
+            for start in range(0, len(items), size)
+        ]
+    except BrokenProcessPool:
+        shutdown()
+        raise
+    return PendingMap(function, done, futures=futures)
+
+
 def map_tuples(
     function: Callable[..., T],
     items: Sequence[tuple[Any, ...]],
@@ -138,26 +221,10 @@ def map_tuples(
         results = map_tuples(partial(parse_date, fmt="%Y-%m-%d"), [(raw,) for raw in values])
         ```
     """
-    workers = max_workers or available_cpus()
-    in_process = workers < 2 or len(items) < max(min_items, 1)
-    if in_process or multiprocessing.current_process().daemon:
-        return [function(*arguments) for arguments in items]
-    results: list[T] = []
-    if min_seconds > 0:
-        started = time.perf_counter()
-        results = [function(*arguments) for arguments in items[:SAMPLE_ITEMS]]
-        per_item = (time.perf_counter() - started) / len(results)
-        items = items[len(results) :]
-        if per_item * len(items) < min_seconds:
-            results.extend(function(*arguments) for arguments in items)
-            return results
-    size = max(1, min(MAX_CHUNK_ITEMS, -(-len(items) // (workers * CHUNKS_PER_WORKER))))
-    chunks = [items[start : start + size] for start in range(0, len(items), size)]
-    pool = _get_pool(workers)
-    try:
-        for part in pool.map(_apply_chunk, repeat(function), chunks):
-            results.extend(part)
-    except BrokenProcessPool:
-        shutdown()
-        raise
-    return results
+    return submit_tuples(
+        function,
+        items,
+        min_items=min_items,
+        min_seconds=min_seconds,
+        max_workers=max_workers,
+    ).result()

@@ -39,7 +39,7 @@ from linkage.canonical import (
     staged_columns,
 )
 from linkage.identifiers import INVALID_HASH_TOKEN, normalise_identifier
-from linkage.parallel import map_tuples
+from linkage.parallel import PendingMap, submit_tuples
 from linkage.warehouse import quote, row_count
 
 logger = logging.getLogger(__name__)
@@ -108,13 +108,51 @@ def default_dob_range(today: date | None = None) -> tuple[date, date]:
 
 
 class _Mapper:
-    """Builds the per-field lookup tables from distinct raw values."""
+    """Builds the per-field lookup tables from distinct raw values.
+
+    :meth:`start` submits a field's distinct values and :meth:`finish` stores every
+    submitted field's lookup table: submitting a batch of fields before finishing any
+    lets large fields run in the worker processes while this process works through the
+    small ones.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, base: str, prefix: str) -> None:
         self.con = con
         self.base = base
         self.prefix = prefix
         self.tables: list[str] = []
+        self._pending: list[tuple[str, list[str], list[tuple], PendingMap]] = []
+
+    def start(
+        self,
+        name: str,
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        function: Callable[..., tuple[Any, ...]],
+    ) -> str:
+        """Submit ``function`` over each distinct tuple of ``inputs``; returns the name
+        of the lookup table :meth:`finish` will create."""
+        columns = ", ".join(quote(c) for c in inputs)
+        distinct = self.con.execute(
+            f"SELECT DISTINCT {columns} FROM {quote(self.base)} "
+            f"WHERE {quote(inputs[0])} IS NOT NULL"
+        ).fetchall()
+        # Large inputs run in worker processes: ``function`` must be picklable.
+        pending = submit_tuples(function, distinct)
+        table = f"{self.prefix}{name}"
+        self._pending.append((table, [*inputs, *outputs], distinct, pending))
+        self.tables.append(table)
+        return table
+
+    def finish(self) -> None:
+        """Create the lookup table of every submitted field: those running in this
+        process first, while the workers finish theirs."""
+        batch = sorted(self._pending, key=lambda entry: not entry[3].in_process)
+        self._pending = []
+        for table, columns, distinct, pending in batch:
+            mapped = pending.result()
+            results = [(*row, *out) for row, out in zip(distinct, mapped, strict=True)]
+            self._store(table, columns, results)
 
     def map_distinct(
         self,
@@ -124,29 +162,23 @@ class _Mapper:
         function: Callable[..., tuple[Any, ...]],
     ) -> str:
         """Apply ``function`` to each distinct tuple of ``inputs``; store as a lookup table."""
-        columns = ", ".join(quote(c) for c in inputs)
-        distinct = self.con.execute(
-            f"SELECT DISTINCT {columns} FROM {quote(self.base)} "
-            f"WHERE {quote(inputs[0])} IS NOT NULL"
-        ).fetchall()
-        # Large inputs run in worker processes: ``function`` must be picklable.
-        mapped = map_tuples(function, distinct)
-        results = [(*row, *out) for row, out in zip(distinct, mapped, strict=True)]
-        frame = pd.DataFrame(results, columns=[*inputs, *outputs], dtype=object)
-        table = f"{self.prefix}{name}"
+        table = self.start(name, inputs, outputs, function)
+        self.finish()
+        return table
+
+    def _store(self, table: str, columns: list[str], results: list[tuple]) -> None:
+        frame = pd.DataFrame(results, columns=columns, dtype=object)
         self.con.register("__meld_lookup", frame)
         try:
             casts = ", ".join(
                 f"{quote(c)}::{'DATE' if c.endswith('_date') else 'VARCHAR'} AS {quote(c)}"
-                for c in [*inputs, *outputs]
+                for c in columns
             )
             self.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {quote(table)} AS SELECT {casts} FROM __meld_lookup"
             )
         finally:
             self.con.unregister("__meld_lookup")
-        self.tables.append(table)
-        return table
 
     def drop(self) -> None:
         for table in self.tables:
@@ -331,16 +363,16 @@ def stage_source(
         {"default_country": default_country},
     )
 
-    first_map = mapper.map_distinct(
+    first_map = mapper.start(
         "first",
         ["raw_first_name"],
         ["first_display", "first_match", "first_problem"],
         _name_parts,
     )
-    last_map = mapper.map_distinct(
+    last_map = mapper.start(
         "last", ["raw_last_name"], ["last_display", "last_match", "last_problem"], _name_parts
     )
-    full_map = mapper.map_distinct(
+    full_map = mapper.start(
         "full",
         ["raw_full_name"],
         [
@@ -352,12 +384,13 @@ def stage_source(
         ],
         _full_name_parts,
     )
-    address_map = mapper.map_distinct(
+    address_map = mapper.start(
         "address",
         ["raw_address", "country"],
         ["address_street", "address_postcode", "address_city"],
         _address_parts,
     )
+    mapper.finish()
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT b.*, "
         "f.first_display, f.first_match, f.first_problem, "
@@ -379,27 +412,23 @@ def stage_source(
 
     _dob_parts = partial(_date_parts, fmt=dob_format, earliest=earliest, latest=latest)
 
-    dob_map = mapper.map_distinct(
-        "dob", ["raw_date_of_birth"], ["dob_date", "dob_problem"], _dob_parts
-    )
-    email_map = mapper.map_distinct(
-        "email", ["raw_email"], ["email", "email_problem"], _email_parts
-    )
-    phone_map = mapper.map_distinct(
+    dob_map = mapper.start("dob", ["raw_date_of_birth"], ["dob_date", "dob_problem"], _dob_parts)
+    email_map = mapper.start("email", ["raw_email"], ["email", "email_problem"], _email_parts)
+    phone_map = mapper.start(
         "phone", ["raw_phone", "region"], ["phone", "phone_problem"], _phone_parts
     )
-    postcode_map = mapper.map_distinct(
+    postcode_map = mapper.start(
         "postcode",
         ["postcode_text", "country", "region"],
         ["postcode", "postcode_problem"],
         _postcode_parts,
     )
-    street_map = mapper.map_distinct(
+    street_map = mapper.start(
         "street", ["street_text"], ["street_display", "street"], _street_parts
     )
-    city_map = mapper.map_distinct("city", ["city_text"], ["city_display", "city"], _city_parts)
+    city_map = mapper.start("city", ["city_text"], ["city_display", "city"], _city_parts)
     identifier_maps = {
-        name: mapper.map_distinct(
+        name: mapper.start(
             f"id_{name}",
             [f"raw_{name}"],
             [f"{name}_value", f"{name}_problem"],
@@ -408,6 +437,7 @@ def stage_source(
         for name in IDENTIFIER_FIELDS
     }
 
+    mapper.finish()
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT b.*, "
         "d.dob_date, d.dob_problem, e.email, e.email_problem, p.phone, p.phone_problem, "

@@ -585,6 +585,10 @@ def standardise_phone(raw: str | None, default_region: str | None) -> Cleaned[st
     return Cleaned(None, INVALID_PHONE) if e164 is None else Cleaned(e164)
 
 
+# phonenumbers compiles its metadata patterns on every call unless told to keep them.
+phonenumbers.re_util.enable_pattern_cache()
+
+
 @lru_cache(maxsize=1 << 17)
 def _e164(dial_string: str, region: str | None) -> str | None:
     """E.164 form of a dial string (``+digits`` or ``digits``) read in ``region``; ``None``
@@ -597,6 +601,30 @@ def _e164(dial_string: str, region: str | None) -> str | None:
         number = phonenumbers.parse(dial_string, region)
     except phonenumbers.NumberParseException:
         return None
+    return _valid_e164(
+        number.country_code,
+        number.national_number,
+        bool(number.italian_leading_zero),
+        number.number_of_leading_zeros,
+    )
+
+
+@lru_cache(maxsize=1 << 17)
+def _valid_e164(
+    country_code: int, national_number: int, italian_leading_zero: bool, leading_zeros: int | None
+) -> str | None:
+    """E.164 form of a parsed number, ``None`` when it is not valid for its country.
+
+    Validity and format depend on these four parts alone, and one number comes as a
+    national ("0701234567") and an international ("+46701234567") dial string: cached,
+    each number is validated once.
+    """
+    number = phonenumbers.PhoneNumber(
+        country_code=country_code,
+        national_number=national_number,
+        italian_leading_zero=italian_leading_zero or None,
+        number_of_leading_zeros=leading_zeros,
+    )
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -1,4 +1,5 @@
-"""map_tuples: worker processes give the same results, in order, as a plain loop."""
+"""map_tuples and submit_tuples: worker processes give the same results, in order, as a
+plain loop."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from functools import partial
 import pytest
 
 from linkage import parallel
-from linkage.parallel import map_tuples
+from linkage.parallel import map_tuples, submit_tuples
 from linkage.staging import _date_parts, _phone_parts
 
 PHONES = [
@@ -88,3 +89,20 @@ def test_an_error_in_a_worker_reaches_the_caller() -> None:
 
 def test_empty_input_gives_empty_output() -> None:
     assert map_tuples(int, [], min_items=0, min_seconds=0, max_workers=2) == []
+
+
+def test_submitted_maps_run_in_workers_while_small_ones_wait_for_their_result() -> None:
+    large = submit_tuples(os.getpid, [()] * 1000, min_items=1000, min_seconds=0, max_workers=2)
+    small = submit_tuples(os.getpid, [()] * 10, min_items=1000, min_seconds=0, max_workers=2)
+    assert (large.in_process, small.in_process) == (False, True)
+    phones = submit_tuples(_phone_parts, PHONES * 50, min_items=1, min_seconds=0, max_workers=2)
+    assert set(small.result()) == {os.getpid()}
+    assert os.getpid() not in set(large.result())
+    assert len(large.result()) == 1000  # asking twice gives the same results
+    assert phones.result() == [_phone_parts(*item) for item in PHONES * 50]
+
+
+def test_a_failing_function_raises_when_its_results_are_asked_for() -> None:
+    pending = submit_tuples(divmod, [(1, 0)] * 50, min_items=1, min_seconds=0, max_workers=2)
+    with pytest.raises(ZeroDivisionError):
+        pending.result()
