@@ -10,7 +10,7 @@ DEMO_SEED ?= 42
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MELD_CONFIG ?= config/demo.yaml
 
-.PHONY: install demo data materialize summary test lint ui mlflow-ui bench clean
+.PHONY: install demo data materialize summary test lint ui mlflow-ui bench bench-ingestion clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ mlflow-ui: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/accuracy.py
+
+bench-ingestion: $(STAMP)
+	$(BIN)/python benchmarks/ingestion.py
 
 clean:
 	rm -rf data/demo .dagster_home
