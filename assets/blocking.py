@@ -17,6 +17,7 @@ exists, and reloading the same files gives the same tables.
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from assets.labels import load_project_labels
 from assets.linkage import LINKAGE_GROUP
 from assets.metadata import table_metadata
 from linkage.blocking import usable_rules
@@ -33,7 +34,7 @@ from training.blocking_analysis import (
 )
 from training.charts import markdown_image
 from training.ground_truth import TRUTH_TABLE, load_truth
-from training.labels import LABELS_TABLE, LabelsError, load_labels
+from training.labels import LABELS_TABLE
 from training.train import columns_with_data
 
 RECORDS_TABLE = "customer_records"
@@ -74,17 +75,7 @@ def build_blocking_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 truth_table = TRUTH_TABLE
             labels_table = None
             if labels is not None:
-                try:
-                    load_labels(
-                        con,
-                        path=project.resolve(labels.path),
-                        sources=list(project.sources),
-                        source_dataset_l=labels.source_dataset_l,
-                        source_dataset_r=labels.source_dataset_r,
-                        match_score_threshold=labels.match_score_threshold,
-                    )
-                except LabelsError as exc:
-                    raise dg.Failure(description=f"{project.config_path}: labels: {exc}") from exc
+                load_project_labels(con, project, labels)
                 labels_table = LABELS_TABLE
             rules = usable_rules(prediction_rules, columns_with_data(con, RECORDS_TABLE))
             analysis = analyse_blocking(

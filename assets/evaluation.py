@@ -9,6 +9,7 @@ import duckdb
 from dagster import AssetExecutionContext
 from pydantic import Field
 
+from assets.labels import load_project_labels
 from assets.metadata import table_metadata
 from linkage.sources import SourceError
 from orchestration.project import ProjectConfig
@@ -27,10 +28,8 @@ from training.ground_truth import (
     truth_judged_pairs_sql,
 )
 from training.labels import (
-    LabelsError,
     evaluate_against_labels,
     labels_judged_pairs_sql,
-    load_labels,
     write_labelling_tool,
 )
 from training.model_store import StoredModel, scoring_model
@@ -156,17 +155,7 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
                 )
                 metrics.update(curves["truth"].metrics())
             if labels is not None:
-                try:
-                    summary = load_labels(
-                        con,
-                        path=project.resolve(labels.path),
-                        sources=list(project.sources),
-                        source_dataset_l=labels.source_dataset_l,
-                        source_dataset_r=labels.source_dataset_r,
-                        match_score_threshold=labels.match_score_threshold,
-                    )
-                except LabelsError as exc:
-                    raise dg.Failure(description=f"{project.config_path}: labels: {exc}") from exc
+                summary = load_project_labels(con, project, labels)
                 label_scores = evaluate_against_labels(
                     con,
                     clusters_table=CLUSTERS,

@@ -8,6 +8,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from pydantic import Field
 
+from assets.labels import load_project_labels
 from assets.metadata import table_metadata
 from linkage.clustering import customer_graph_metrics
 from linkage.comparison_limit import ComparisonLimitError
@@ -17,7 +18,7 @@ from linkage.stable_ids import CUSTOMER_ID_TABLES, assign_stable_ids
 from orchestration.project import ProjectConfig
 from orchestration.resources import MlflowResource, WarehouseResource
 from training.charts import cluster_sizes_png, markdown_image, match_weights_png
-from training.labels import LABEL_MATCHES_VIEW, LabelsError, load_labels
+from training.labels import LABEL_MATCHES_VIEW
 from training.model_store import (
     MODEL_TABLE,
     StoredModel,
@@ -93,17 +94,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         run_dir = artifacts / "models" / context.run_id
         with warehouse.connect() as con:
             if labels is not None and estimate_m_from_labels:
-                try:
-                    loaded = load_labels(
-                        con,
-                        path=project.resolve(labels.path),
-                        sources=list(project.sources),
-                        source_dataset_l=labels.source_dataset_l,
-                        source_dataset_r=labels.source_dataset_r,
-                        match_score_threshold=labels.match_score_threshold,
-                    )
-                except LabelsError as exc:
-                    raise dg.Failure(description=f"{project.config_path}: labels: {exc}") from exc
+                loaded = load_project_labels(con, project, labels)
                 context.log.info(
                     "estimating m from %d labelled pairs (%d matches)",
                     loaded.pairs,
