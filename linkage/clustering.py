@@ -249,123 +249,6 @@ the most to the least probable (ties by node numbers), ``must_link`` and
 ``cannot_link`` as node pairs."""
 
 
-def constrained_union_find(
-    n: int,
-    links: Sequence[tuple[int, int, float]],
-    *,
-    must_link: Sequence[tuple[int, int]] = (),
-    cannot_link: Sequence[tuple[int, int]] = (),
-) -> Clustering:
-    """Union-find over must-links, then links in the given order, refusing any union
-    that would put a cannot-link pair in one cluster.
-
-    Each cluster root keeps the records its members must not be joined with (and which
-    member forbids each), so a union is checked by looking only at the smaller of the
-    two clusters' lists; clusters untouched by cannot-links are joined without a check.
-    With no cannot-links this is plain connected components.
-
-    Args:
-        n: Number of nodes, numbered ``0 .. n-1``.
-        links: ``(node, node, probability)`` in priority order (most probable first).
-        must_link: Node pairs to join before any link, in priority order.
-        cannot_link: Node pairs that must end in different clusters.
-
-    Returns:
-        Labels (the root node of each node's cluster), refused links and must-links
-        applied.
-
-    Examples:
-        >>> result = constrained_union_find(
-        ...     3, [(0, 1, 0.99), (1, 2, 0.97)], cannot_link=[(0, 2)]
-        ... )
-        >>> result.labels[0] == result.labels[1] != result.labels[2]
-        True
-        >>> (result.refused[0].left, result.refused[0].right, result.refused[0].reason)
-        (1, 2, 'cannot_link')
-    """
-    parent = list(range(n))
-    size = [1] * n
-    barred: dict[int, dict[int, int]] = {}
-    for a, b in cannot_link:
-        if a != b:
-            barred.setdefault(a, {})[b] = a
-            barred.setdefault(b, {})[a] = b
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = x = parent[parent[x]]  # path halving
-        return x
-
-    def conflict(ra: int, rb: int) -> tuple[int, int] | None:
-        """A cannot-link pair (member of ra, member of rb) the union would join."""
-        mine, theirs = barred.get(ra, {}), barred.get(rb, {})
-        if len(theirs) < len(mine):
-            for node, member in theirs.items():
-                if find(node) == ra:
-                    return node, member
-            return None
-        for node, member in mine.items():
-            if find(node) == rb:
-                return member, node
-        return None
-
-    def join(ra: int, rb: int) -> None:
-        if size[ra] < size[rb]:
-            ra, rb = rb, ra
-        parent[rb] = ra
-        size[ra] += size[rb]
-        moved = barred.pop(rb, None)
-        if moved:
-            kept = barred.get(ra)
-            if kept is None:
-                barred[ra] = moved
-            elif len(kept) >= len(moved):
-                kept.update(moved)
-            else:
-                moved.update(kept)
-                barred[ra] = moved
-
-    refused: list[Refusal] = []
-    for a, b in must_link:
-        ra, rb = find(a), find(b)
-        if ra == rb:
-            continue
-        pair = conflict(ra, rb) if barred else None
-        if pair is None:
-            join(ra, rb)
-        else:
-            refused.append(Refusal(a, b, None, MUST_LINK_CONFLICT, *pair))
-    for a, b, probability in links:
-        # find() inlined: this loop runs once per link, a million times on large data
-        ra = a
-        while parent[ra] != ra:
-            parent[ra] = ra = parent[parent[ra]]
-        rb = b
-        while parent[rb] != rb:
-            parent[rb] = rb = parent[parent[rb]]
-        if ra == rb:
-            continue
-        if barred and (ra in barred or rb in barred):
-            pair = conflict(ra, rb)
-            if pair is not None:
-                refused.append(Refusal(a, b, probability, REFUSED_BY_CANNOT_LINK, *pair))
-                continue
-            join(ra, rb)
-        elif size[ra] < size[rb]:
-            parent[ra] = rb
-            size[rb] += size[ra]
-        else:
-            parent[rb] = ra
-            size[ra] += size[rb]
-    for x in range(n):  # point every node at its root: parent becomes the labels
-        root = parent[x]
-        while parent[root] != root:
-            root = parent[root]
-        parent[x] = root
-    applied = sum(parent[a] == parent[b] for a, b in must_link)
-    return Clustering(labels=parent, refused=refused, must_links_applied=applied)
-
-
 class _Barriers:
     """For each cluster root, the nodes its members must never share a cluster with,
     and which member forbids each (the pairs are symmetric, so both sides hold them)."""
@@ -405,6 +288,98 @@ class _Barriers:
         else:
             moved.update(mine)
             self.by_root[kept] = moved
+
+
+def constrained_union_find(
+    n: int,
+    links: Sequence[tuple[int, int, float]],
+    *,
+    must_link: Sequence[tuple[int, int]] = (),
+    cannot_link: Sequence[tuple[int, int]] = (),
+) -> Clustering:
+    """Union-find over must-links, then links in the given order, refusing any union
+    that would put a cannot-link pair in one cluster.
+
+    Each cluster root keeps the records its members must not be joined with (and which
+    member forbids each), so a union is checked by looking only at the smaller of the
+    two clusters' lists; clusters untouched by cannot-links are joined without a check.
+    With no cannot-links this is plain connected components.
+
+    Args:
+        n: Number of nodes, numbered ``0 .. n-1``.
+        links: ``(node, node, probability)`` in priority order (most probable first).
+        must_link: Node pairs to join before any link, in priority order.
+        cannot_link: Node pairs that must end in different clusters.
+
+    Returns:
+        Labels (the root node of each node's cluster), refused links and must-links
+        applied.
+
+    Examples:
+        >>> result = constrained_union_find(
+        ...     3, [(0, 1, 0.99), (1, 2, 0.97)], cannot_link=[(0, 2)]
+        ... )
+        >>> result.labels[0] == result.labels[1] != result.labels[2]
+        True
+        >>> (result.refused[0].left, result.refused[0].right, result.refused[0].reason)
+        (1, 2, 'cannot_link')
+    """
+    parent = list(range(n))
+    size = [1] * n
+    cannot = _Barriers(cannot_link)
+    barred = cannot.by_root
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = x = parent[parent[x]]  # path halving
+        return x
+
+    def join(ra: int, rb: int) -> None:
+        if size[ra] < size[rb]:
+            ra, rb = rb, ra
+        parent[rb] = ra
+        size[ra] += size[rb]
+        cannot.merge(ra, rb)
+
+    refused: list[Refusal] = []
+    for a, b in must_link:
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        pair = cannot.conflict(ra, rb, find) if barred else None
+        if pair is None:
+            join(ra, rb)
+        else:
+            refused.append(Refusal(a, b, None, MUST_LINK_CONFLICT, *pair))
+    for a, b, probability in links:
+        # find() inlined: this loop runs once per link, a million times on large data
+        ra = a
+        while parent[ra] != ra:
+            parent[ra] = ra = parent[parent[ra]]
+        rb = b
+        while parent[rb] != rb:
+            parent[rb] = rb = parent[parent[rb]]
+        if ra == rb:
+            continue
+        if barred and (ra in barred or rb in barred):
+            pair = cannot.conflict(ra, rb, find)
+            if pair is not None:
+                refused.append(Refusal(a, b, probability, REFUSED_BY_CANNOT_LINK, *pair))
+                continue
+            join(ra, rb)
+        elif size[ra] < size[rb]:
+            parent[ra] = rb
+            size[rb] += size[ra]
+        else:
+            parent[rb] = ra
+            size[ra] += size[rb]
+    for x in range(n):  # point every node at its root: parent becomes the labels
+        root = parent[x]
+        while parent[root] != root:
+            root = parent[root]
+        parent[x] = root
+    applied = sum(parent[a] == parent[b] for a, b in must_link)
+    return Clustering(labels=parent, refused=refused, must_links_applied=applied)
 
 
 def _adjacency(
