@@ -10,6 +10,7 @@ from pydantic import Field
 
 from assets.labels import load_project_labels
 from assets.metadata import table_metadata
+from linkage.change_log import record_merge_evidence
 from linkage.clustering import customer_graph_metrics
 from linkage.comparison_limit import ComparisonLimitError
 from linkage.model import predict_pairs
@@ -253,7 +254,8 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         stable across runs: a customer keeps its id while its records stay together;
         merges keep the id with the most (then the oldest) records, splits give the
         smaller parts new ids, and every new, merged, split and retired id is in
-        customer_id_history (records that changed customer in customer_record_moves).
+        customer_id_history (records that changed customer in customer_record_moves), and
+        the strongest links behind each merge are in merge_evidence.
         customer_graph_metrics describes each customer's links (density, bridges, weakest
         link) and flags customers larger than clustering.warn_cluster_size."""
         with warehouse.connect() as con:
@@ -291,6 +293,12 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             )
             for table in (PROVISIONAL_CLUSTERS, "__meld_customer_ids"):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
+            evidence = record_merge_evidence(
+                con,
+                run_id=context.run_id,
+                pairs_table="pairwise_matches",
+                threshold=stored.match_threshold,
+            )
             graph = customer_graph_metrics(
                 con,
                 clusters_table="customer_clusters",
@@ -341,6 +349,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 "split_customer_ids": assignment.split,
                 "retired_customer_ids": assignment.retired,
                 "records_moved": assignment.moved_members,
+                "merge_evidence_links": evidence,
                 "overrides_in_force": len(clustered.overrides.in_force_ids),
                 "links_refused_by_overrides": summary.links_refused,
                 "must_links_applied": summary.must_links_applied,

@@ -803,7 +803,7 @@ def customer_graph_metrics(
             {"threshold": threshold},
         )
         edges = con.execute(f"SELECT node_l, node_r FROM {_MEMBERS} ORDER BY 1, 2").fetchall()
-        bridges, components = _bridges_and_components(n, edges)
+        bridges, components = bridges_and_components(n, edges)
         con.register(
             _BRIDGES,
             pa.table(
@@ -884,14 +884,14 @@ def customer_graph_metrics(
     return summary
 
 
-def _bridges_and_components(
+def bridges_and_components(
     n: int, edges: Sequence[tuple[int, int]]
 ) -> tuple[list[tuple[int, int]], list[int]]:
     """Bridges of an undirected simple graph (Tarjan's low-link, without recursion) and
     a component label per node.
 
     Examples:
-        >>> _bridges_and_components(5, [(0, 1), (1, 2), (0, 2), (2, 3)])
+        >>> bridges_and_components(5, [(0, 1), (1, 2), (0, 2), (2, 3)])
         ([(2, 3)], [0, 0, 0, 0, 4])
     """
     neighbours: list[list[int]] = [[] for _ in range(n)]

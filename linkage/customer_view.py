@@ -150,29 +150,29 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[d
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _mask_reference(reference: str) -> str:
+def mask_reference(reference: str) -> str:
     """``pos_loyalty:6107965249778`` -> ``pos_loyalty:9999999999999``: record ids can be
     identifiers (a card number), so only the source system stays readable."""
     source, _, record_id = reference.partition(":")
     return f"{source}:{mask_value('customer_number', record_id)}" if record_id else reference
 
 
-def _masked(record: dict[str, Any]) -> dict[str, Any]:
+def masked_record(record: dict[str, Any]) -> dict[str, Any]:
     out = dict(record)
     for key, value in record.items():
         if isinstance(value, str) and (key.endswith("_source") or key == "unique_id"):
-            out[key] = _mask_reference(value)
+            out[key] = mask_reference(value)
         if key == "source_record_id" and isinstance(value, str):
             out[key] = mask_value("customer_number", value)
     if isinstance(out.get("source_records"), list):
         out["source_records"] = [
             {
                 **r,
-                "unique_id": _mask_reference(r["unique_id"]),
+                "unique_id": mask_reference(r["unique_id"]),
                 "source_record_id": mask_value("customer_number", r["source_record_id"]),
             }
             if isinstance(r, dict)
-            else _mask_reference(str(r))
+            else mask_reference(str(r))
             for r in out["source_records"]
         ]
     for column, kind in MASKED_FIELDS.items():
@@ -259,6 +259,6 @@ def customer_profile(
             [customer_id, customer_id],
         )
     if mask:
-        profile.golden = _masked(profile.golden)
-        profile.records = [_masked(r) for r in profile.records]
+        profile.golden = masked_record(profile.golden)
+        profile.records = [masked_record(r) for r in profile.records]
     return profile

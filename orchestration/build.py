@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.audit import build_audit_assets, build_failure_hook
 from assets.blocking import build_blocking_assets, build_blocking_checks
 from assets.checks import build_checks
 from assets.evaluation import build_evaluation_assets, build_labelling_assets
@@ -23,7 +24,7 @@ from orchestration.jobs import JOBS
 from orchestration.project import ProjectConfig, load_project
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.schedules import SCHEDULES
-from orchestration.sensors import build_landing_sensor
+from orchestration.sensors import build_failure_sensor, build_landing_sensor
 
 
 def build_resources(project: ProjectConfig) -> dict[str, dg.ConfigurableResource]:
@@ -40,8 +41,11 @@ def build_resources(project: ProjectConfig) -> dict[str, dg.ConfigurableResource
 
 
 def build_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
-    """Every asset of the pipeline for a project, in flow order."""
-    return [
+    """Every asset of the pipeline for a project, in flow order, the run ledger last.
+
+    Each carries the failure hook that records a failed run in the ledger.
+    """
+    pipeline = [
         *build_ingestion_assets(project),
         *build_quality_assets(project),
         *build_blocking_assets(project),
@@ -50,6 +54,11 @@ def build_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         *build_relationship_assets(project),
         *build_evaluation_assets(project),
         *build_promotion_assets(project),
+    ]
+    upstream = [key for asset in pipeline for key in asset.keys]
+    hook = build_failure_hook(project)
+    return [
+        asset.with_hooks({hook}) for asset in (*pipeline, *build_audit_assets(project, upstream))
     ]
 
 
@@ -70,7 +79,7 @@ def build_definitions(config_path: str | Path) -> dg.Definitions:
         ],
         jobs=JOBS,
         schedules=SCHEDULES,
-        sensors=[build_landing_sensor(project)],
+        sensors=[build_landing_sensor(project), build_failure_sensor(project)],
         resources=build_resources(project),
         executor=dg.in_process_executor,
     )

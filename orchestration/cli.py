@@ -17,7 +17,9 @@ import sys
 import duckdb
 
 from linkage.quality_report import REPORT_FILE
+from orchestration.cli_audit import register as register_audit_commands
 from orchestration.cli_customer import register as register_customer_command
+from orchestration.cli_explain import register as register_explain_commands
 from orchestration.cli_overrides import register as register_override_commands
 from orchestration.project import ConfigError, ProjectConfig, config_path_from_env, load_project
 from training.summary import PipelineSummary, read_summary
@@ -143,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     check.set_defaults(handler=_check_config)
     register_override_commands(commands)
     register_customer_command(commands)
+    register_explain_commands(commands)
+    register_audit_commands(commands)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -24,9 +24,10 @@ ingest_sources = dg.define_asset_job(
 train_model = dg.define_asset_job(
     "train_model",
     # Tolerant string selection: labelling_tool exists only in some deployments.
-    selection=dg.AssetSelection.groups("ingestion", "linkage", "evaluation") - _ON_DEMAND,
+    selection=dg.AssetSelection.groups("ingestion", "linkage", "evaluation", "audit") - _ON_DEMAND,
     description="Ingest, train a new model version (challenger), score, cluster, evaluate "
-    "and decide whether it becomes champion. No mastering.",
+    "and decide whether it becomes champion, then record the run in the ledger. No "
+    "mastering.",
 )
 
 score_customers = dg.define_asset_job(

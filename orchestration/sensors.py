@@ -8,8 +8,10 @@ import os
 import dagster as dg
 from dagster import SensorEvaluationContext
 
+from assets.audit import record_failure
 from orchestration.jobs import meld_pipeline
 from orchestration.project import ProjectConfig
+from orchestration.resources import WarehouseResource
 
 MAX_LISTED_FILES = 20
 
@@ -94,3 +96,41 @@ def build_landing_sensor(project: ProjectConfig) -> dg.SensorDefinition:
         )
 
     return landing_files_sensor
+
+
+def build_failure_sensor(project: ProjectConfig) -> dg.SensorDefinition:
+    """Record in the run ledger every failed run the failure hook could not record.
+
+    The hook on each asset records a run when a step fails; a run can also fail
+    outside any asset step (a blocking asset check, a run that could not start).
+    This sensor, run by the Dagster daemon, appends those runs as failed unless the
+    ledger has them already.
+    """
+
+    @dg.run_failure_sensor(
+        name="linkage_run_failures",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Appends failed runs to the run ledger linkage_runs with their error.",
+    )
+    def linkage_run_failures(
+        context: dg.RunFailureSensorContext, warehouse: WarehouseResource
+    ) -> None:
+        run = context.dagster_run
+        steps = context.get_step_failure_events()
+        failed_step = steps[0].step_key if steps else None
+        if steps and steps[0].step_failure_data.error is not None:
+            error = steps[0].step_failure_data.error.message
+        else:
+            error = context.failure_event.message or "run failed"
+        if record_failure(
+            project,
+            warehouse,
+            instance=context.instance,
+            run_id=run.run_id,
+            job_name=run.job_name,
+            failed_step=failed_step,
+            error=error.strip(),
+        ):
+            context.log.info("run %s recorded as failed in linkage_runs", run.run_id)
+
+    return linkage_run_failures

@@ -18,9 +18,9 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from linkage.clustering import (
     DEFAULT_MIN_COHESION,
     ClusterSummary,
-    _bridges_and_components,
     apply_link_vetoes,
     best_links,
+    bridges_and_components,
     cluster_records,
     constrained_union_find,
     customer_graph_metrics,
@@ -586,7 +586,7 @@ def test_customer_graph_metrics_describe_each_customer_and_warn_about_big_ones(
 def test_bridges_are_the_links_whose_removal_splits_a_customer() -> None:
     # A triangle 0-1-2 with a tail 2-3-4, and a separate square 5-6-7-8.
     edges = [(0, 1), (1, 2), (0, 2), (2, 3), (3, 4), (5, 6), (6, 7), (7, 8), (5, 8)]
-    bridges, components = _bridges_and_components(10, edges)
+    bridges, components = bridges_and_components(10, edges)
     assert bridges == [(2, 3), (3, 4)]
     assert _label_groups(components) == {
         frozenset({0, 1, 2, 3, 4}),
