@@ -10,7 +10,7 @@ DEMO_SEED ?= 42
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MELD_CONFIG ?= config/demo.yaml
 
-.PHONY: install demo data materialize summary test lint ui mlflow-ui bench bench-ingestion clean
+.PHONY: install demo data materialize summary test lint ui mlflow-ui bench bench-ingestion bench-audit clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench: $(STAMP)
 
 bench-ingestion: $(STAMP)
 	$(BIN)/python benchmarks/ingestion.py
+
+bench-audit: $(STAMP)
+	$(BIN)/python benchmarks/audit.py
 
 clean:
 	rm -rf data/demo .dagster_home

@@ -16,6 +16,7 @@ import sys
 
 import duckdb
 
+from linkage.ledger import ledger_rows
 from linkage.quality_report import REPORT_FILE
 from orchestration.cli_audit import register as register_audit_commands
 from orchestration.cli_customer import register as register_customer_command
@@ -88,6 +89,9 @@ def _format_summary(project: ProjectConfig, summary: PipelineSummary) -> str:
         f"  data quality:       {project.artifacts / REPORT_FILE}",
         "      tables: quarantined_records, data_quality_issues, data_quality_profile, "
         "source_deliveries",
+        f"  run reports:        {project.artifacts / 'runs'}/<run id>/run_report.html",
+        "  audit:              meld runs | meld run <id> | meld diff <a> <b> | "
+        "meld explain <record> <record> | meld explain-customer <id> | meld reproduce <id>",
     ]
     return "\n".join(lines)
 
@@ -100,9 +104,17 @@ def _summary(args: argparse.Namespace) -> int:
     con = duckdb.connect(str(project.warehouse), read_only=True)
     try:
         summary = read_summary(con, list(project.sources))
+        runs = ledger_rows(con)
     finally:
         con.close()
     print(_format_summary(project, summary))
+    if runs:
+        last = runs[-1]
+        report = last.entry.get("run_report") or "none (the run failed)"
+        print(
+            f"\nLast run in the ledger: #{last.seq} {last.run_id} {last.status}; "
+            f"{len(runs)} run(s) recorded (meld runs)\n  run report: {report}"
+        )
     return 0
 
 

@@ -65,6 +65,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     reproduce.add_argument("run", help="run id, a unique prefix of it, or #<ledger row>")
     reproduce.add_argument("--keep", type=Path, help="keep the scratch warehouse in this folder")
+    reproduce.add_argument(
+        "--from-files",
+        action="store_true",
+        help="re-ingest the run's input files even when the warehouse still has its records",
+    )
     reproduce.set_defaults(handler=_reproduce)
 
 
@@ -385,7 +390,9 @@ def _reproduce(args: argparse.Namespace) -> int:
     if project is None:
         return 1
     try:
-        outcome = reproduce_run(project, args.run, keep_folder=args.keep)
+        outcome = reproduce_run(
+            project, args.run, keep_folder=args.keep, from_files=args.from_files
+        )
     except LedgerError as exc:
         print(str(exc), file=sys.stderr)
         return 1

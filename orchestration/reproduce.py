@@ -110,7 +110,11 @@ def _ingest(entry: Mapping[str, Any], folder: Path) -> list[str]:
 
 
 def reproduce_run(
-    project: ProjectConfig, reference: str, *, keep_folder: Path | None = None
+    project: ProjectConfig,
+    reference: str,
+    *,
+    keep_folder: Path | None = None,
+    from_files: bool = False,
 ) -> ReproduceOutcome:
     """Re-run the scoring and clustering of ledger run ``reference`` and compare.
 
@@ -119,6 +123,8 @@ def reproduce_run(
         reference: Run id, unique prefix, or ``#<seq>``.
         keep_folder: Where to leave the scratch warehouse (default: a temporary
             folder, removed afterwards).
+        from_files: Re-ingest the run's input files even when the warehouse still
+            holds the records the run scored (checks standardisation too).
 
     Raises:
         linkage.ledger.LedgerError: No such run.
@@ -134,7 +140,7 @@ def reproduce_run(
                     run_id=row.run_id,
                     problems=[f"run {row.run_id} {row.status}: it produced no customers"],
                 )
-            if current_records_match(source, entry):
+            if not from_files and current_records_match(source, entry):
                 with duckdb.connect(str(folder / SCRATCH_WAREHOUSE)) as scratch:
                     copy_table(source, scratch, "customer_records")
                     return rescore_and_cluster(

@@ -247,6 +247,10 @@ def test_reproduce_gives_the_same_customers(audited, capsys) -> None:
     current = json.loads(capsys.readouterr().out)
     assert current["identical"] is True and current["inputs"] == "warehouse"
     assert current["records_in_other_customers"] == 0
+    assert main(["reproduce", rows[-1].run_id, "--from-files", "--json", *config]) == 0
+    refiled = json.loads(capsys.readouterr().out)
+    assert refiled["inputs"] == "source files" and refiled["identical"] is True
+    assert refiled["problems"] == [], "re-ingesting the files gives the records the run scored"
     # Run 2 had the cannot-link in force and fewer records: its inputs are re-read
     # from the files and only the decisions recorded by its end are applied.
     assert main(["reproduce", rows[1].run_id, "--json", *config]) == 0

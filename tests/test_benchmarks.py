@@ -222,3 +222,15 @@ def test_ingestion_benchmark_times_every_source_and_step(tmp_path: Path) -> None
     assert len(payload["rows"]) == len(cells)
     assert payload["total"]["raw_rows"] == sum(raw_rows.values())
     assert payload["total"]["passed"] is True
+
+
+@pytest.mark.slow
+def test_audit_benchmark_prints_every_step(tmp_path: Path, capsys) -> None:
+    from benchmarks.audit import main as audit_benchmark
+
+    assert audit_benchmark(["--persons", "80", "--work-dir", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    for step in ("linkage_runs alone", "verify-ledger", "explain pair", "reproduce (files)"):
+        assert step in table
+    assert table.count("identical") == 2 and "NOT identical" not in table
+    assert "2 rows, intact" in table
