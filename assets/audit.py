@@ -90,7 +90,7 @@ def build_audit_assets(
         thresholds, counts (records, quarantined, pairs, customers, merges, splits, moved
         records), evaluation metrics, times and status. Failed runs are appended with
         their error by a failure hook. Each row's row_hash chains it to the previous row:
-        `meld runs --verify` checks the chain. Also writes the run report (offline HTML:
+        `meld verify-ledger` checks the chain. Also writes the run report (offline HTML:
         inputs, data quality, model, thresholds, evaluation, customer sizes, changes since
         the previous run), logged to the run's MLflow run in the experiment
         '<experiment> linkage runs', and a snapshot of every record's customer id for

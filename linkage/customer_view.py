@@ -44,6 +44,24 @@ MASKED_FIELDS: dict[str, str] = {
 }
 """Golden columns masked when the viewer's role requires it, and how."""
 
+RECORD_DISPLAY_COLUMNS: tuple[str, ...] = (
+    "unique_id",
+    "source_system",
+    "source_record_id",
+    "first_name_display",
+    "last_name_display",
+    "date_of_birth",
+    "email",
+    "phone",
+    "street_display",
+    "postcode",
+    "city_display",
+    "country",
+    "loyalty_card",
+    "customer_number",
+)
+"""Columns of ``customer_records`` shown for each record of a customer (when present)."""
+
 
 def build_customer_360(con: duckdb.DuckDBPyConnection) -> int:
     """(Re)create ``customer_360`` from golden_customers, customer_clusters and, when
@@ -201,23 +219,7 @@ def customer_profile(
         return None
     record_columns = [
         c
-        for c in (
-            "unique_id",
-            "source_system",
-            "source_record_id",
-            "first_name_display",
-            "last_name_display",
-            "date_of_birth",
-            "email",
-            "phone",
-            "street_display",
-            "postcode",
-            "city_display",
-            "country",
-            "loyalty_card",
-            "customer_number",
-            "loaded_at",
-        )
+        for c in (*RECORD_DISPLAY_COLUMNS, "loaded_at")
         if c in table_columns(con, "customer_records")
     ]
     records = _rows(

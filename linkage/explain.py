@@ -52,7 +52,7 @@ from linkage.clustering import (
     apply_link_vetoes,
     bridges_and_components,
 )
-from linkage.customer_view import mask_reference, masked_record
+from linkage.customer_view import RECORD_DISPLAY_COLUMNS, mask_reference, masked_record
 from linkage.data_quality import mask_value
 from linkage.overrides import MUST_LINK, Override, effective_overrides, list_overrides
 from linkage.warehouse import quote, table_columns, table_exists
@@ -79,22 +79,6 @@ ID_HISTORY_TABLE = "customer_id_history"
 RECORD_MOVES_TABLE = "customer_record_moves"
 GRAPH_METRICS_TABLE = "customer_graph_metrics"
 
-RECORD_DISPLAY_COLUMNS: tuple[str, ...] = (
-    "unique_id",
-    "source_system",
-    "source_record_id",
-    "first_name_display",
-    "last_name_display",
-    "date_of_birth",
-    "email",
-    "phone",
-    "street_display",
-    "postcode",
-    "city_display",
-    "loyalty_card",
-    "customer_number",
-)
-"""Columns of ``customer_records`` shown for each record of a customer (when present)."""
 
 _SCORED = "__meld_explain_scored"
 

@@ -5,7 +5,43 @@ Values always travel as query parameters; names are quoted with :func:`quote`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import duckdb
+
+
+class WarehouseBusyError(RuntimeError):
+    """The warehouse file is locked, usually by a running pipeline."""
+
+
+@contextmanager
+def open_warehouse(
+    path: Path, *, read_only: bool, error: type[Exception] = WarehouseBusyError
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse for a command; a lock held by a running pipeline becomes
+    ``error`` with a message that says what to do.
+
+    Examples:
+        ```py
+        with open_warehouse(project.warehouse, read_only=True) as con:
+            con.execute("SELECT count(*) FROM customer_clusters").fetchall()
+        ```
+    """
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise error(
+            f"cannot open the warehouse {path} (is a pipeline run using it? "
+            f"try again when it ends): {exc}"
+        ) from exc
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 def quote(identifier: str) -> str:

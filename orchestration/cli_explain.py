@@ -25,8 +25,7 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from linkage.explain import (
     explain_customer,
     explain_pair,
 )
+from linkage.warehouse import open_warehouse
 from orchestration.project import ProjectConfig, config_path_from_env, load_project
 
 CHART_FOLDER = "explain"
@@ -77,21 +77,9 @@ def _error(text: str) -> int:
     return 1
 
 
-@contextmanager
-def _warehouse(project: ProjectConfig) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The project's warehouse, read-only; a lock held by a running pipeline is a clear
-    error."""
-    try:
-        con = duckdb.connect(str(project.warehouse), read_only=True)
-    except duckdb.IOException as exc:
-        raise ExplainError(
-            f"cannot open the warehouse {project.warehouse} (is a pipeline run using it? "
-            f"try again when it ends): {exc}"
-        ) from exc
-    try:
-        yield con
-    finally:
-        con.close()
+def _warehouse(project: ProjectConfig) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """The project's warehouse, read-only."""
+    return open_warehouse(project.warehouse, read_only=True, error=ExplainError)
 
 
 def _explain(args: argparse.Namespace) -> int:

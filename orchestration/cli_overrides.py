@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 
@@ -46,7 +46,7 @@ from linkage.overrides import (
     resolve_unmerges,
     unknown_records,
 )
-from linkage.warehouse import quote, table_exists
+from linkage.warehouse import open_warehouse, quote, table_exists
 from orchestration.project import ProjectConfig, config_path_from_env, load_project
 
 RECORDS_TABLE = "customer_records"
@@ -64,22 +64,11 @@ def _project(args: argparse.Namespace) -> ProjectConfig:
     return load_project(args.config or config_path_from_env())
 
 
-@contextmanager
-def _warehouse(project: ProjectConfig, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the project's warehouse; a lock held by a running pipeline is a clear error."""
-    if not read_only:
-        project.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(project.warehouse), read_only=read_only)
-    except duckdb.IOException as exc:
-        raise OverrideError(
-            f"cannot open the warehouse {project.warehouse} (is a pipeline run using it? "
-            f"try again when it ends): {exc}"
-        ) from exc
-    try:
-        yield con
-    finally:
-        con.close()
+def _warehouse(
+    project: ProjectConfig, *, read_only: bool
+) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """The project's warehouse."""
+    return open_warehouse(project.warehouse, read_only=read_only, error=OverrideError)
 
 
 def _guarded(handler: Handler) -> Handler:

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestration.build import build_definitions, build_resources
 from orchestration.project import ProjectConfig
-from training.model_store import StoredModel, record_model
+from training.model_store import StoredModel, record_model, record_scoring_model, scoring_model
 from training.promotion import (
     CHALLENGER,
     CHAMPION,
@@ -175,6 +175,20 @@ def test_champion_model_comes_from_the_warehouse_or_else_from_mlflow(
         ),
     )
     assert champion_model(con, target).match_threshold == 0.5
+    con.close()
+
+
+def test_a_champion_from_mlflow_that_scores_is_kept_in_the_warehouse(
+    target: MlflowTarget, tmp_path: Path
+) -> None:
+    """Clustering and reproduce look the scoring model up in linkage_model."""
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    _register_fake_version(target, tmp_path, 0.93)
+    champion = champion_model(con, target)
+    record_scoring_model(con, champion)
+    assert scoring_model(con) == champion
+    record_scoring_model(con, champion)
+    assert con.execute("SELECT count(*) FROM linkage_model").fetchall() == [(1,)]
     con.close()
 
 

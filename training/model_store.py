@@ -112,8 +112,14 @@ def record_scoring_model(con: duckdb.DuckDBPyConnection, stored: StoredModel) ->
 
     Clustering and evaluation read it back (:func:`scoring_model`), so they use the
     threshold of the model that scored the pairs, also when that is the champion
-    rather than the newest model.
+    rather than the newest model. A version trained elsewhere (a champion loaded from
+    the MLflow registry) is appended to ``linkage_model`` first, so the warehouse keeps
+    every model that scored its pairs (``meld reproduce`` needs them).
     """
+    try:
+        model_by_version(con, stored.model_version, model_name=stored.model_name)
+    except LookupError:
+        record_model(con, stored)
     con.execute(
         f"CREATE OR REPLACE TABLE {SCORING_MODEL_TABLE} AS "
         "SELECT CAST(? AS VARCHAR) AS model_name, CAST(? AS VARCHAR) AS model_version, "
