@@ -38,7 +38,8 @@ import duckdb
 import psutil
 import yaml
 
-from linkage.explain import explain_customer, explain_pair
+from linkage.explain import explain_pair
+from linkage.explain_customer import explain_customer
 from linkage.ledger import ledger_rows, verify_ledger
 from orchestration.build import build_assets, build_resources
 from orchestration.project import ProjectConfig, load_project

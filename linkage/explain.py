@@ -1,4 +1,4 @@
-"""Why two records are (or are not) one customer, and what holds a customer together.
+"""Why two records are (or are not) one customer.
 
 :func:`explain_pair` answers a steward's "why are these two records one customer (or
 not)?": the match weight of the pair, split into the prior and each comparison's
@@ -9,13 +9,8 @@ link the clustering refused between them. The weights are the ones the run score
 the prediction floor) is scored now with the same model and Splink's
 ``linker.inference.score_pair``, with term frequencies taken from the whole records
 table, so both add up the same way. Splink's waterfall chart of the pair can be written
-as an offline HTML page.
-
-:func:`explain_customer` answers "what holds this customer together?": its records,
-the links between them at or above the scoring threshold with their weights, which of
-those form the maximum-weight spanning tree and which are bridges (one link whose
-removal would split the customer), the steward must-links that hold records in, and
-the customer id's history.
+as an offline HTML page. What holds a whole customer together is
+:mod:`linkage.explain_customer`.
 
 Everything here only reads the warehouse (a read-only connection is enough); Splink
 runs on a private in-memory DuckDB holding the two records.
@@ -26,8 +21,6 @@ Examples:
     pair = explain_pair(con, "crm_contacts:C0000069", "webshop_accounts:WS-a34bdb2f4f",
                         chart_path=Path("artifacts/explain/pair.html"))
     pair.match_weight, pair.total_weight, [c.partial_weight for c in pair.comparisons]
-    customer = explain_customer(con, "cus_00a36e81bcfd0080", mask=True)
-    [(e.record_l, e.record_r) for e in customer.spanning_tree]
     ```
 """
 
@@ -50,22 +43,18 @@ from splink import DuckDBAPI, Linker
 from linkage.clustering import (
     REFUSED_LINKS_TABLE,
     apply_link_vetoes,
-    bridges_and_components,
 )
-from linkage.customer_view import RECORD_DISPLAY_COLUMNS, mask_reference, masked_record
+from linkage.customer_view import mask_reference
 from linkage.data_quality import mask_value
 from linkage.overrides import MUST_LINK, Override, effective_overrides, list_overrides
-from linkage.warehouse import quote, table_columns, table_exists
+from linkage.warehouse import quote, table_exists
 from training.model_store import StoredModel, scoring_model
 
 __all__ = [
     "ComparisonWeight",
-    "CustomerEdge",
-    "CustomerExplanation",
     "ExplainError",
     "PairExplanation",
     "chart_file_name",
-    "explain_customer",
     "explain_pair",
 ]
 
@@ -240,7 +229,7 @@ class PairExplanation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (timestamps and dates in ISO 8601)."""
-        return _plain(
+        return plain_value(
             {
                 "record_l": self.record_l,
                 "record_r": self.record_r,
@@ -293,115 +282,6 @@ class PairExplanation:
         )
 
 
-@dataclass(frozen=True)
-class CustomerEdge:
-    """A link between two records of one customer.
-
-    Attributes:
-        record_l: One record's ``unique_id`` (masked when asked).
-        record_r: The other record's ``unique_id``.
-        index_l: Position of ``record_l`` in :attr:`CustomerExplanation.records`.
-        index_r: Position of ``record_r``.
-        match_weight: The pair's match weight.
-        match_probability: The pair's match probability.
-        link_veto: The veto that forbids the link (such a pair is no link: it holds
-            nothing together), if any.
-        in_spanning_tree: Whether the link is in the maximum-weight spanning tree of the
-            customer's links: the strongest links that, together, connect its records.
-        bridge: Whether removing the link would split the customer's links in two.
-    """
-
-    record_l: str
-    record_r: str
-    index_l: int
-    index_r: int
-    match_weight: float
-    match_probability: float
-    link_veto: str | None
-    in_spanning_tree: bool
-    bridge: bool
-
-
-@dataclass(frozen=True)
-class CustomerExplanation:
-    """What holds a customer together (see :func:`explain_customer`).
-
-    Attributes:
-        customer_id: The id asked about.
-        status: ``active`` or ``retired`` (from the ``customer_ids`` registry).
-        merged_into: For a retired id, the customer it was merged into.
-        current_id: The active id the customer lives on as: itself, or the end of the
-            ``merged_into`` chain (None when retired without a survivor).
-        split_from: The customer this one split from, if any.
-        created_at: When the id was issued.
-        model_name: Registered model that scored the run's pairs.
-        model_version: Its version.
-        match_threshold: Match probability at or above which a pair is a link.
-        records: The customer's records (display columns, masked when asked).
-        edges: Pairs of its records at or above the threshold, strongest first.
-        link_components: Pieces the links alone make (more than 1 where steward
-            must-links hold records in).
-        must_links: Must-link decisions in force between two of its records.
-        graph_metrics: The customer's row of ``customer_graph_metrics``, if any.
-        id_history: Rows of ``customer_id_history`` naming the id (as id or related id).
-        record_moves: Rows of ``customer_record_moves`` into or out of the customer.
-    """
-
-    customer_id: str
-    status: str
-    merged_into: str | None
-    current_id: str | None
-    split_from: str | None
-    created_at: datetime | None
-    model_name: str
-    model_version: str
-    match_threshold: float
-    records: tuple[dict[str, Any], ...]
-    edges: tuple[CustomerEdge, ...]
-    link_components: int
-    must_links: tuple[dict[str, Any], ...]
-    graph_metrics: dict[str, Any] | None
-    id_history: tuple[dict[str, Any], ...]
-    record_moves: tuple[dict[str, Any], ...]
-
-    @property
-    def spanning_tree(self) -> tuple[CustomerEdge, ...]:
-        """The links that hold the customer together (records minus link components)."""
-        return tuple(e for e in self.edges if e.in_spanning_tree)
-
-    @property
-    def bridges(self) -> tuple[CustomerEdge, ...]:
-        """Links whose removal would split the customer."""
-        return tuple(e for e in self.edges if e.bridge)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready values (timestamps and dates in ISO 8601)."""
-        return _plain(
-            {
-                "customer_id": self.customer_id,
-                "status": self.status,
-                "merged_into": self.merged_into,
-                "current_id": self.current_id,
-                "split_from": self.split_from,
-                "created_at": self.created_at,
-                "model": {
-                    "name": self.model_name,
-                    "version": self.model_version,
-                    "match_threshold": self.match_threshold,
-                },
-                "records": list(self.records),
-                "edges": [e.__dict__ for e in self.edges],
-                "spanning_tree_edges": len(self.spanning_tree),
-                "bridges": len(self.bridges),
-                "link_components": self.link_components,
-                "must_links": list(self.must_links),
-                "graph_metrics": self.graph_metrics,
-                "id_history": list(self.id_history),
-                "record_moves": list(self.record_moves),
-            }
-        )
-
-
 def explain_pair(
     con: duckdb.DuckDBPyConnection,
     record_a: str,
@@ -442,7 +322,7 @@ def explain_pair(
     """
     if record_a == record_b:
         raise ValueError(f"explain two different records; both are {record_a!r}")
-    _require_tables(con, RECORDS_TABLE)
+    require_tables(con, RECORDS_TABLE)
     left, right = sorted((record_a, record_b))
     records = con.sql(
         f"SELECT * FROM {quote(RECORDS_TABLE)} WHERE unique_id IN (?, ?) ORDER BY unique_id",
@@ -455,7 +335,7 @@ def explain_pair(
             f"no record {', '.join(repr(m) for m in missing)} in {RECORDS_TABLE}; "
             "records are named <source>:<source_record_id>"
         )
-    stored = _scoring_model(con)
+    stored = scoring_model_or_error(con)
     stored_row = _stored_pair(con, left, right)
     if stored_row is not None:
         left, right = stored_row["unique_id_l"], stored_row["unique_id_r"]
@@ -507,123 +387,6 @@ def explain_pair(
     )
 
 
-def explain_customer(
-    con: duckdb.DuckDBPyConnection, customer_id: str, *, mask: bool = False
-) -> CustomerExplanation:
-    """Explain what holds a customer together, and where its id came from.
-
-    The links are the pairs of its records that scored at or above the threshold of the
-    model that scored the run. The maximum-weight spanning tree takes them strongest
-    first (Kruskal), skipping vetoed pairs and links that join records already
-    connected: it has one link fewer than the customer has records when the links alone
-    connect it, and each missing link is a place where a steward must-link holds records
-    in. A bridge is a link whose removal would split the links in two (as counted in
-    ``customer_graph_metrics``).
-
-    Args:
-        con: Warehouse connection (read-only is enough).
-        customer_id: A customer id (``cus_...``), active or retired.
-        mask: Show personal values and record ids only by their shape.
-
-    Returns:
-        The explanation; a retired id has no records and points to its survivor.
-
-    Raises:
-        ExplainError: The id is unknown, or the customers are not built yet.
-
-    Examples:
-        ```py
-        customer = explain_customer(con, "cus_00a36e81bcfd0080")
-        len(customer.spanning_tree) == len(customer.records) - customer.link_components
-        [e for e in customer.edges if e.bridge]
-        ```
-    """
-    _require_tables(con, RECORDS_TABLE, CLUSTERS_TABLE)
-    stored = _scoring_model(con)
-    registry = _registry_row(con, customer_id)
-    columns = set(table_columns(con, RECORDS_TABLE))
-    shown = [c for c in RECORD_DISPLAY_COLUMNS if c in columns]
-    records = _rows(
-        con,
-        "SELECT " + ", ".join(f"r.{quote(c)}" for c in shown) + " "
-        f"FROM {quote(CLUSTERS_TABLE)} AS c JOIN {quote(RECORDS_TABLE)} AS r USING (unique_id) "
-        "WHERE c.customer_id = ? ORDER BY r.unique_id",
-        [customer_id],
-    )
-    if registry is None and not records:
-        raise ExplainError(
-            f"no customer {customer_id!r} in {CLUSTERS_TABLE} or {ID_REGISTRY_TABLE}"
-        )
-    status = str(registry["status"]) if registry else "active"
-    merged_into = registry.get("merged_into") if registry else None
-    member_ids = [str(r["unique_id"]) for r in records]
-    index = {uid: i for i, uid in enumerate(member_ids)}
-    links = _customer_links(con, customer_id, stored.match_threshold)
-    edges, components = _edges(links, index)
-    must_links = _must_links(con, set(member_ids))
-    ref = mask_reference if mask else _same
-    history = (
-        _rows(
-            con,
-            f"SELECT * FROM {quote(ID_HISTORY_TABLE)} WHERE id = ? OR related_id = ? "
-            "ORDER BY event_at, id",
-            [customer_id, customer_id],
-        )
-        if table_exists(con, ID_HISTORY_TABLE)
-        else []
-    )
-    moves = (
-        _rows(
-            con,
-            f"SELECT * FROM {quote(RECORD_MOVES_TABLE)} WHERE from_id = ? OR to_id = ? "
-            "ORDER BY moved_at, member",
-            [customer_id, customer_id],
-        )
-        if table_exists(con, RECORD_MOVES_TABLE)
-        else []
-    )
-    metrics = (
-        _rows(
-            con,
-            f"SELECT * FROM {quote(GRAPH_METRICS_TABLE)} WHERE customer_id = ?",
-            [customer_id],
-        )
-        if table_exists(con, GRAPH_METRICS_TABLE)
-        else []
-    )
-    return CustomerExplanation(
-        customer_id=customer_id,
-        status=status,
-        merged_into=merged_into,
-        current_id=_current_id(con, customer_id) if status != "active" else customer_id,
-        split_from=registry.get("split_from") if registry else None,
-        created_at=registry.get("created_at") if registry else None,
-        model_name=stored.model_name,
-        model_version=str(stored.model_version),
-        match_threshold=stored.match_threshold,
-        records=tuple(masked_record(r) if mask else r for r in records),
-        edges=tuple(
-            CustomerEdge(
-                record_l=ref(e.record_l),
-                record_r=ref(e.record_r),
-                index_l=e.index_l,
-                index_r=e.index_r,
-                match_weight=e.match_weight,
-                match_probability=e.match_probability,
-                link_veto=e.link_veto,
-                in_spanning_tree=e.in_spanning_tree,
-                bridge=e.bridge,
-            )
-            for e in edges
-        ),
-        link_components=components if member_ids else 0,
-        must_links=tuple(_override_json(o, mask=mask) for o in must_links),
-        graph_metrics=metrics[0] if metrics else None,
-        id_history=tuple(history),
-        record_moves=tuple({**m, "member": ref(str(m["member"]))} for m in moves),
-    )
-
-
 def chart_file_name(record_a: str, record_b: str) -> str:
     """A safe file name for the waterfall chart of two records (Splink's order).
 
@@ -645,7 +408,7 @@ def _same(value: str) -> str:
     return value
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """Dates, timestamps and decimals as JSON-ready values, recursively."""
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -654,19 +417,21 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     return value
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+def fetch_dicts(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]
+) -> list[dict[str, Any]]:
     cursor = con.execute(sql, params)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _require_tables(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
+def require_tables(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
     missing = [t for t in tables if not table_exists(con, t)]
     if missing:
         raise ExplainError(
@@ -674,7 +439,7 @@ def _require_tables(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
         )
 
 
-def _scoring_model(con: duckdb.DuckDBPyConnection) -> StoredModel:
+def scoring_model_or_error(con: duckdb.DuckDBPyConnection) -> StoredModel:
     try:
         return scoring_model(con)
     except LookupError as exc:
@@ -696,7 +461,7 @@ def _stored_pair(con: duckdb.DuckDBPyConnection, left: str, right: str) -> dict[
     """The run's scored row of the pair, if the run scored it."""
     if not table_exists(con, PAIRS_TABLE):
         return None
-    rows = _rows(
+    rows = fetch_dicts(
         con,
         f"SELECT * FROM {quote(PAIRS_TABLE)} WHERE (unique_id_l = $1 AND unique_id_r = $2) "
         "OR (unique_id_l = $2 AND unique_id_r = $1)",
@@ -750,7 +515,7 @@ def _score_now(
     scored = linker.inference.score_pair(left, right, include_found_by_blocking_rules=True)
     mem.execute(f"CREATE TABLE {_SCORED} AS SELECT * FROM {scored.physical_name}")
     apply_link_vetoes(mem, _SCORED)
-    rows = _rows(mem, f"SELECT * FROM {_SCORED}", [])
+    rows = fetch_dicts(mem, f"SELECT * FROM {_SCORED}", [])
     return rows[0]
 
 
@@ -815,7 +580,7 @@ def _customers(con: duckdb.DuckDBPyConnection, records: Sequence[str]) -> dict[s
     )
 
 
-def _override_json(override: Override, *, mask: bool) -> dict[str, Any]:
+def override_json(override: Override, *, mask: bool) -> dict[str, Any]:
     data: dict[str, Any] = override.to_json()
     if mask:
         for key in ("record_a", "record_b"):
@@ -832,17 +597,17 @@ def _pair_overrides(
     overrides = effective_overrides(con, records_table=RECORDS_TABLE)
     in_force = overrides.for_pair(left, right)
     decision = (
-        {"decision": in_force.decision, "override": _override_json(in_force.override, mask=mask)}
+        {"decision": in_force.decision, "override": override_json(in_force.override, mask=mask)}
         if in_force
         else None
     )
     pair = {left, right}
     history = tuple(
-        _override_json(o, mask=mask)
+        override_json(o, mask=mask)
         for o in list_overrides(con)
         if o.record_b is not None and {o.record_a, o.record_b} == pair
     )
-    unmerges = tuple(_override_json(u, mask=mask) for u in overrides.unmerges if u.record_a in pair)
+    unmerges = tuple(override_json(u, mask=mask) for u in overrides.unmerges if u.record_a in pair)
     return decision, history, unmerges
 
 
@@ -851,7 +616,7 @@ def _refusals(
 ) -> tuple[dict[str, Any], ...]:
     if not table_exists(con, REFUSED_LINKS_TABLE):
         return ()
-    rows = _rows(
+    rows = fetch_dicts(
         con,
         "SELECT CASE WHEN least(unique_id_l, unique_id_r) = $1 "
         "AND greatest(unique_id_l, unique_id_r) = $2 THEN 'link' ELSE 'forbidden_pair' END "
@@ -868,118 +633,3 @@ def _refusals(
             for r in rows
         ]
     return tuple(rows)
-
-
-def _registry_row(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, Any] | None:
-    if not table_exists(con, ID_REGISTRY_TABLE):
-        return None
-    rows = _rows(con, f"SELECT * FROM {quote(ID_REGISTRY_TABLE)} WHERE id = ?", [customer_id])
-    return rows[0] if rows else None
-
-
-def _current_id(con: duckdb.DuckDBPyConnection, customer_id: str) -> str | None:
-    """Follow ``merged_into`` from a retired id to the active id it lives on as."""
-    seen = {customer_id}
-    current = customer_id
-    while True:
-        row = _registry_row(con, current)
-        if row is None:
-            return None
-        if row["status"] == "active":
-            return current
-        following = row.get("merged_into")
-        if following is None or following in seen:
-            return None
-        seen.add(following)
-        current = following
-
-
-@dataclass(frozen=True)
-class _Link:
-    record_l: str
-    record_r: str
-    match_weight: float
-    match_probability: float
-    link_veto: str | None
-
-
-def _customer_links(
-    con: duckdb.DuckDBPyConnection, customer_id: str, threshold: float
-) -> list[_Link]:
-    """Pairs of the customer's records at or above ``threshold``, strongest first."""
-    if not table_exists(con, PAIRS_TABLE):
-        return []
-    veto = "p.link_veto" if "link_veto" in table_columns(con, PAIRS_TABLE) else "NULL"
-    rows = con.execute(
-        f"SELECT p.unique_id_l, p.unique_id_r, p.match_weight, p.match_probability, {veto} "
-        f"FROM {quote(PAIRS_TABLE)} AS p "
-        f"JOIN {quote(CLUSTERS_TABLE)} AS l ON l.unique_id = p.unique_id_l "
-        f"JOIN {quote(CLUSTERS_TABLE)} AS r ON r.unique_id = p.unique_id_r "
-        "WHERE l.customer_id = $1 AND r.customer_id = $1 AND p.match_probability >= $2 "
-        "AND p.unique_id_l <> p.unique_id_r "
-        "ORDER BY p.match_weight DESC, p.unique_id_l, p.unique_id_r",
-        [customer_id, threshold],
-    ).fetchall()
-    return [_Link(r[0], r[1], float(r[2]), float(r[3]), r[4]) for r in rows]
-
-
-def _edges(links: Sequence[_Link], index: dict[str, int]) -> tuple[list[CustomerEdge], int]:
-    """Mark the maximum-weight spanning tree (Kruskal over the links, strongest first)
-    and the bridges; return the edges and the number of pieces the links make."""
-    n = len(index)
-    parent = list(range(n))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    links = [x for x in links if x.record_l in index and x.record_r in index]
-    usable = [link for link in links if link.link_veto is None]
-    tree: set[tuple[int, int]] = set()
-    for link in usable:  # strongest first
-        a, b = index[link.record_l], index[link.record_r]
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[ra] = rb
-            tree.add((min(a, b), max(a, b)))
-    pairs = sorted(
-        {
-            (min(index[x.record_l], index[x.record_r]), max(index[x.record_l], index[x.record_r]))
-            for x in usable
-        }
-    )
-    bridges, components = bridges_and_components(n, pairs)
-    bridge_set = set(bridges)
-    edges = []
-    for link in links:
-        a, b = index[link.record_l], index[link.record_r]
-        key = (min(a, b), max(a, b))
-        usable_link = link.link_veto is None
-        edges.append(
-            CustomerEdge(
-                record_l=link.record_l,
-                record_r=link.record_r,
-                index_l=a,
-                index_r=b,
-                match_weight=link.match_weight,
-                match_probability=link.match_probability,
-                link_veto=link.link_veto,
-                in_spanning_tree=usable_link and key in tree,
-                bridge=usable_link and key in bridge_set,
-            )
-        )
-    return edges, len(set(components)) if n else 0
-
-
-def _must_links(con: duckdb.DuckDBPyConnection, members: set[str]) -> list[Override]:
-    """Must-link decisions in force between two of ``members``."""
-    if not members:
-        return []
-    overrides = effective_overrides(con, records_table=RECORDS_TABLE)
-    return [
-        p.override
-        for key, p in sorted(overrides.pairs.items())
-        if p.decision == MUST_LINK and key[0] in members and key[1] in members
-    ]

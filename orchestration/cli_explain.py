@@ -31,14 +31,8 @@ from typing import Any
 
 import duckdb
 
-from linkage.explain import (
-    CustomerExplanation,
-    ExplainError,
-    PairExplanation,
-    chart_file_name,
-    explain_customer,
-    explain_pair,
-)
+from linkage.explain import ExplainError, PairExplanation, chart_file_name, explain_pair
+from linkage.explain_customer import CustomerExplanation, explain_customer
 from linkage.warehouse import open_warehouse
 from orchestration.project import ProjectConfig, config_path_from_env, load_project
 

@@ -20,13 +20,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from linkage.explain import (
-    ExplainError,
-    PairExplanation,
-    chart_file_name,
-    explain_customer,
-    explain_pair,
-)
+from linkage.explain import ExplainError, PairExplanation, chart_file_name, explain_pair
+from linkage.explain_customer import explain_customer
 from linkage.overrides import make_decision, record_decision
 from orchestration.build import build_assets, build_resources
 from orchestration.cli import main
