@@ -175,6 +175,7 @@ def build_audit_assets(
 def record_failure(
     project: ProjectConfig,
     warehouse: WarehouseResource,
+    mlflow: MlflowResource,
     *,
     instance: dg.DagsterInstance,
     run_id: str,
@@ -182,7 +183,8 @@ def record_failure(
     failed_step: str | None,
     error: str,
 ) -> bool:
-    """Append a failed run to the ledger unless it is there already.
+    """Append a failed run to the ledger, and to MLflow as a failed linkage run, unless
+    the ledger has it already.
 
     Returns:
         Whether a row was appended.
@@ -192,12 +194,28 @@ def record_failure(
         if has_run(con, run_id, status="failed"):
             return False
         entry = failure_entry(con, context=run_context, failed_step=failed_step, error=error)
-        append_run(
+        target = mlflow.target()
+        try:
+            entry["mlflow_run_id"] = open_linkage_run(
+                target, dagster_run_id=run_id, job_name=job_name
+            )
+        except Exception:  # MLflow unreachable: the ledger row matters more
+            logger.exception("could not open an MLflow run for failed run %s", run_id)
+            entry["mlflow_run_id"] = None
+        row = append_run(
             con,
             run_id=run_id,
             status="failed",
             entry=entry,
             head_file=ledger_head_file(project),
+        )
+    if entry["mlflow_run_id"] is not None:
+        close_linkage_run(
+            target,
+            entry["mlflow_run_id"],
+            entry=entry,
+            files={},
+            ledger_tags={"ledger.seq": str(row.seq), "ledger.row_hash": row.row_hash},
         )
     return True
 
@@ -205,7 +223,9 @@ def record_failure(
 def build_failure_hook(project: ProjectConfig) -> dg.HookDefinition:
     """A hook that records the run as failed when one of its steps fails."""
 
-    @dg.failure_hook(name="record_failed_linkage_run", required_resource_keys={"warehouse"})
+    @dg.failure_hook(
+        name="record_failed_linkage_run", required_resource_keys={"warehouse", "mlflow"}
+    )
     def record_failed_linkage_run(context: dg.HookContext) -> None:
         exc = context.op_exception
         error = f"{type(exc).__name__}: {exc}" if exc is not None else "step failed"
@@ -213,6 +233,7 @@ def build_failure_hook(project: ProjectConfig) -> dg.HookDefinition:
             appended = record_failure(
                 project,
                 context.resources.warehouse,
+                context.resources.mlflow,
                 instance=context.instance,
                 run_id=context.run_id,
                 job_name=context.job_name,

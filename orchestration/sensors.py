@@ -11,7 +11,7 @@ from dagster import SensorEvaluationContext
 from assets.audit import record_failure
 from orchestration.jobs import meld_pipeline
 from orchestration.project import ProjectConfig
-from orchestration.resources import WarehouseResource
+from orchestration.resources import MlflowResource, WarehouseResource
 
 MAX_LISTED_FILES = 20
 
@@ -113,7 +113,7 @@ def build_failure_sensor(project: ProjectConfig) -> dg.SensorDefinition:
         description="Appends failed runs to the run ledger linkage_runs with their error.",
     )
     def linkage_run_failures(
-        context: dg.RunFailureSensorContext, warehouse: WarehouseResource
+        context: dg.RunFailureSensorContext, warehouse: WarehouseResource, mlflow: MlflowResource
     ) -> None:
         run = context.dagster_run
         steps = context.get_step_failure_events()
@@ -125,6 +125,7 @@ def build_failure_sensor(project: ProjectConfig) -> dg.SensorDefinition:
         if record_failure(
             project,
             warehouse,
+            mlflow,
             instance=context.instance,
             run_id=run.run_id,
             job_name=run.job_name,

@@ -129,6 +129,8 @@ def test_a_failed_run_is_recorded_with_its_error(audited) -> None:
     assert entry["failed_step"] == "raw_crm_contacts"
     assert "crm_contacts_broken.csv" in entry["error"] and "email_address" in entry["error"]
     assert entry["counts"] == {}
+    tracked = MlflowClient(audited["project"].mlflow.tracking_uri).get_run(entry["mlflow_run_id"])
+    assert tracked.info.status == "FAILED" and tracked.data.tags["ledger.seq"] == "4"
 
 
 def test_change_log_records_the_split_and_the_merge_with_evidence(audited) -> None:

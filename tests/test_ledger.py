@@ -167,6 +167,7 @@ def test_failed_run_is_recorded_by_hook_and_sensor_without_duplicates(
     daemon's sensor, seeing the same failure, adds nothing; on a warehouse without the
     row the sensor records it."""
     import dagster as dg
+    from mlflow.tracking import MlflowClient
 
     from orchestration.build import build_assets, build_resources
     from orchestration.resources import WarehouseResource
@@ -187,6 +188,10 @@ def test_failed_run_is_recorded_by_hook_and_sensor_without_duplicates(
     assert [(r.run_id, r.status) for r in rows] == [(result.run_id, "failed")]
     entry = rows[0].entry
     assert entry["failed_step"] == "raw_crm" and "mail" in entry["error"]
+    tracked = MlflowClient(project.mlflow.tracking_uri).get_run(entry["mlflow_run_id"])
+    assert tracked.info.status == "FAILED"
+    assert tracked.data.tags["dagster_run_id"] == result.run_id
+    assert tracked.data.tags["status"] == "failed"
 
     sensor = build_failure_sensor(project)
     failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
@@ -196,11 +201,12 @@ def test_failed_run_is_recorded_by_hook_and_sensor_without_duplicates(
         dagster_instance=instance,
         dagster_run=instance.get_run_by_id(result.run_id),
     ).for_run_failure()
-    sensor(context, warehouse=WarehouseResource(path=str(project.warehouse)))
+    mlflow = build_resources(project)["mlflow"]
+    sensor(context, warehouse=WarehouseResource(path=str(project.warehouse)), mlflow=mlflow)
     with duckdb.connect(str(project.warehouse), read_only=True) as con:
         assert len(ledger_rows(con)) == 1, "the sensor does not record a run twice"
     other = tmp_path / "other.duckdb"
-    sensor(context, warehouse=WarehouseResource(path=str(other)))
+    sensor(context, warehouse=WarehouseResource(path=str(other)), mlflow=mlflow)
     with duckdb.connect(str(other), read_only=True) as con:
         recorded = ledger_rows(con)
     assert [(r.run_id, r.status) for r in recorded] == [(result.run_id, "failed")]
