@@ -18,6 +18,7 @@ import duckdb
 
 from linkage.ledger import ledger_rows
 from linkage.quality_report import REPORT_FILE
+from linkage.warehouse import WarehouseBusyError
 from orchestration.cli_audit import register as register_audit_commands
 from orchestration.cli_customer import register as register_customer_command
 from orchestration.cli_explain import register as register_explain_commands
@@ -165,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except WarehouseBusyError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

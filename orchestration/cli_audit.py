@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from linkage.ledger import (
     ledger_rows,
     verify_ledger,
 )
+from linkage.warehouse import open_warehouse
 from orchestration.project import ProjectConfig, config_path_from_env, load_project
 
 MOVES_SHOWN = 20
@@ -90,8 +92,6 @@ def _short(run_id: str) -> str:
 
 
 def _duration(entry: Mapping[str, Any]) -> str:
-    from datetime import datetime
-
     try:
         start = datetime.fromisoformat(entry["started_at"])
         end = datetime.fromisoformat(entry["ended_at"])
@@ -104,7 +104,7 @@ def _runs(args: argparse.Namespace) -> int:
     project = _project(args)
     if project is None:
         return 1
-    with duckdb.connect(str(project.warehouse), read_only=True) as con:
+    with open_warehouse(project.warehouse, read_only=True) as con:
         rows = ledger_rows(con)[-args.limit :] if args.limit > 0 else ledger_rows(con)
     if args.json:
         _print_json([_summary(row) for row in rows])
@@ -166,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
     project = _project(args)
     if project is None:
         return 1
-    with duckdb.connect(str(project.warehouse), read_only=True) as con:
+    with open_warehouse(project.warehouse, read_only=True) as con:
         try:
             row = find_run(con, args.run)
         except LedgerError as exc:
@@ -322,7 +322,7 @@ def _diff(args: argparse.Namespace) -> int:
     project = _project(args)
     if project is None:
         return 1
-    with duckdb.connect(str(project.warehouse), read_only=True) as con:
+    with open_warehouse(project.warehouse, read_only=True) as con:
         try:
             a, b = find_run(con, args.run_a), find_run(con, args.run_b)
         except LedgerError as exc:
@@ -370,7 +370,7 @@ def _verify(args: argparse.Namespace) -> int:
     if project is None:
         return 1
     head = project.artifacts / LEDGER_HEAD_FILE
-    with duckdb.connect(str(project.warehouse), read_only=True) as con:
+    with open_warehouse(project.warehouse, read_only=True) as con:
         result = verify_ledger(con, head_file=head)
     if args.json:
         _print_json({"ok": result.ok, "rows": result.rows, "problems": result.problems})
