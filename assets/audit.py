@@ -19,13 +19,19 @@ import duckdb
 import pyarrow.parquet as pq
 
 from assets.metadata import table_metadata
-from linkage.ledger import LEDGER_HEAD_FILE, LEDGER_TABLE, append_run, has_run, previous_success
-from orchestration.project import ProjectConfig
-from orchestration.resources import MlflowResource, WarehouseResource
-from training.model_store import scoring_model
+from assets.resources import MlflowResource, WarehouseResource
+from linkage.audit.ledger import (
+    LEDGER_HEAD_FILE,
+    LEDGER_TABLE,
+    append_run,
+    has_run,
+    previous_success,
+)
+from linkage.audit.run_entry import RunContext, failure_entry, success_entry
+from linkage.audit.run_report import write_run_report
+from linkage.config.project import ProjectConfig
+from linkage.model.store import scoring_model
 from training.promotion import model_aliases
-from training.run_ledger import RunContext, failure_entry, success_entry
-from training.run_report import write_run_report
 from training.run_tracking import close_linkage_run, open_linkage_run
 
 logger = logging.getLogger(__name__)

@@ -20,19 +20,19 @@ from dagster import AssetExecutionContext
 from assets.labels import load_project_labels
 from assets.linkage import LINKAGE_GROUP
 from assets.metadata import table_metadata
-from linkage.blocking import usable_rules
-from linkage.comparison_limit import LIMIT_CONFIG_KEY, RuleComparisons, over_limit
-from linkage.sources import SourceError
-from linkage.warehouse import quote
-from orchestration.project import ProjectConfig
-from orchestration.resources import WarehouseResource
-from training.blocking_analysis import (
+from assets.resources import WarehouseResource
+from linkage.charts import markdown_image
+from linkage.config.project import ProjectConfig
+from linkage.ingest.deliveries import SourceError
+from linkage.model.blocking import usable_rules
+from linkage.model.blocking_analysis import (
     ANALYSIS_TABLE,
     BlockingAnalysis,
     analyse_blocking,
     cumulative_comparisons_png,
 )
-from training.charts import markdown_image
+from linkage.model.comparison_limit import LIMIT_CONFIG_KEY, RuleComparisons, over_limit
+from linkage.warehouse import quote
 from training.ground_truth import TRUTH_TABLE, load_truth
 from training.labels import LABELS_TABLE
 from training.train import columns_with_data

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
+from assets.resources import WarehouseResource
+from linkage.config.project import ProjectConfig
 from linkage.warehouse import quote, table_exists
-from orchestration.project import ProjectConfig
-from orchestration.resources import WarehouseResource
 
 
 def build_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:

@@ -11,10 +11,11 @@ from pydantic import Field
 
 from assets.labels import load_project_labels
 from assets.metadata import table_metadata
-from linkage.sources import SourceError
-from orchestration.project import ProjectConfig
-from orchestration.resources import MlflowResource, WarehouseResource
-from training.charts import markdown_image
+from assets.resources import MlflowResource, WarehouseResource
+from linkage.charts import markdown_image
+from linkage.config.project import ProjectConfig
+from linkage.ingest.deliveries import SourceError
+from linkage.model.store import StoredModel, scoring_model
 from training.evaluation_charts import (
     WorstPair,
     precision_recall_png,
@@ -32,7 +33,6 @@ from training.labels import (
     labels_judged_pairs_sql,
     write_labelling_tool,
 )
-from training.model_store import StoredModel, scoring_model
 from training.threshold_curve import ThresholdCurve, curve_from_judged_pairs
 from training.tracking import log_evaluation, log_evaluation_artifacts
 

@@ -6,14 +6,19 @@ from dagster import AssetExecutionContext
 from duckdb import DuckDBPyConnection
 
 from assets.metadata import table_metadata
+from assets.resources import WarehouseResource
 from linkage.canonical import staged_columns
-from linkage.data_quality import record_staging_run
-from linkage.identifiers import MissingKeyError, hashing_key, national_id_hasher
-from linkage.sources import DatabaseSpec, SourceError, SourceFile, load_raw_source
-from linkage.staging import QUALITY_ISSUE_COLUMNS, QUARANTINE_COLUMNS, FieldSpec, stage_source
+from linkage.config.project import ProjectConfig, SourceConfig
+from linkage.ingest.data_quality import record_staging_run
+from linkage.ingest.deliveries import DatabaseSpec, SourceError, SourceFile, load_raw_source
+from linkage.ingest.identifiers import MissingKeyError, hashing_key, national_id_hasher
+from linkage.ingest.staging import (
+    QUALITY_ISSUE_COLUMNS,
+    QUARANTINE_COLUMNS,
+    FieldSpec,
+    stage_source,
+)
 from linkage.warehouse import quote, table_columns, table_exists
-from orchestration.project import ProjectConfig, SourceConfig
-from orchestration.resources import WarehouseResource
 
 INGESTION_GROUP = "ingestion"
 

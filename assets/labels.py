@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 
-from orchestration.project import LabelsConfig, ProjectConfig
+from linkage.config.project import LabelsConfig, ProjectConfig
 from training.labels import LabelsError, LabelsSummary, load_labels
 
 

@@ -10,17 +10,16 @@ from pydantic import Field
 
 from assets.labels import load_project_labels
 from assets.metadata import table_metadata
-from linkage.change_log import record_merge_evidence
-from linkage.clustering import customer_graph_metrics
-from linkage.comparison_limit import ComparisonLimitError
-from linkage.model import predict_pairs
-from linkage.overrides import OverrideError, cluster_with_overrides
-from linkage.stable_ids import CUSTOMER_ID_TABLES, assign_stable_ids
-from orchestration.project import ProjectConfig
-from orchestration.resources import MlflowResource, WarehouseResource
-from training.charts import cluster_sizes_png, markdown_image, match_weights_png
-from training.labels import LABEL_MATCHES_VIEW
-from training.model_store import (
+from assets.resources import MlflowResource, WarehouseResource
+from linkage.audit.change_log import record_merge_evidence
+from linkage.charts import cluster_sizes_png, markdown_image, match_weights_png
+from linkage.cluster.clustering import customer_graph_metrics
+from linkage.cluster.overrides import OverrideError, cluster_with_overrides
+from linkage.cluster.stable_ids import CUSTOMER_ID_TABLES, assign_stable_ids
+from linkage.config.project import ProjectConfig
+from linkage.model.comparison_limit import ComparisonLimitError
+from linkage.model.scoring import predict_pairs
+from linkage.model.store import (
     MODEL_TABLE,
     StoredModel,
     latest_model,
@@ -28,6 +27,7 @@ from training.model_store import (
     record_scoring_model,
     scoring_model,
 )
+from training.labels import LABEL_MATCHES_VIEW
 from training.promotion import CHAMPION, champion_model
 from training.tracking import (
     log_scoring_artifacts,

@@ -3,12 +3,12 @@
 import dagster as dg
 
 from assets.metadata import table_metadata
-from linkage.customer_view import CUSTOMER_360, build_customer_360
-from linkage.households import build_household_groups
-from linkage.mastering import build_golden_customers, resolve_rules
-from linkage.stable_ids import HOUSEHOLD_ID_TABLES, assign_stable_ids
-from orchestration.project import ProjectConfig
-from orchestration.resources import WarehouseResource
+from assets.resources import WarehouseResource
+from linkage.cluster.stable_ids import HOUSEHOLD_ID_TABLES, assign_stable_ids
+from linkage.config.project import ProjectConfig
+from linkage.master.customer_view import CUSTOMER_360, build_customer_360
+from linkage.master.golden import build_golden_customers, resolve_rules
+from linkage.master.households import build_household_groups
 
 MASTERING_GROUP = "mastering"
 HOUSEHOLD_GROUPS = "__meld_household_groups"

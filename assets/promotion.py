@@ -5,9 +5,9 @@ from dagster import AssetExecutionContext
 
 from assets.evaluation import EVALUATION_GROUP, EVALUATION_TABLE
 from assets.metadata import table_metadata
+from assets.resources import MlflowResource, WarehouseResource
+from linkage.config.project import ProjectConfig
 from linkage.warehouse import quote
-from orchestration.project import ProjectConfig
-from orchestration.resources import MlflowResource, WarehouseResource
 from training.promotion import CHALLENGER, CHAMPION, PROMOTIONS_TABLE, model_aliases, promote
 
 PROMOTION_ASSET = "model_promotion"

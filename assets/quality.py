@@ -12,7 +12,10 @@ import pandas as pd
 
 from assets.ingestion import INGESTION_GROUP
 from assets.metadata import table_metadata
-from linkage.data_quality import (
+from assets.resources import WarehouseResource
+from linkage.charts import markdown_image
+from linkage.config.project import FieldQualityRule, ProjectConfig, SourceConfig
+from linkage.ingest.data_quality import (
     PROFILE_TABLE,
     RowCountChange,
     RuleOutcome,
@@ -22,11 +25,8 @@ from linkage.data_quality import (
     rates_from_profile,
     row_count_change,
 )
-from linkage.quality_report import REPORT_FILE, quality_chart_png, write_quality_report
+from linkage.ingest.quality_report import REPORT_FILE, quality_chart_png, write_quality_report
 from linkage.warehouse import quote, row_count
-from orchestration.project import FieldQualityRule, ProjectConfig, SourceConfig
-from orchestration.resources import WarehouseResource
-from training.charts import markdown_image
 
 
 def _mapped(source: SourceConfig) -> dict[str, str]:

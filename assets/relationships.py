@@ -4,8 +4,10 @@ from whom. Built only when the project config has a ``relationships`` section.""
 import dagster as dg
 
 from assets.metadata import table_metadata
-from linkage.readers import SourceError
-from linkage.relationships import (
+from assets.resources import WarehouseResource
+from linkage.config.project import ProjectConfig, TableFileConfig
+from linkage.ingest.readers import SourceError
+from linkage.master.relationships import (
     OPTIONAL_ORDER_COLUMNS,
     OPTIONAL_PRODUCT_COLUMNS,
     ORDER_COLUMNS,
@@ -15,8 +17,6 @@ from linkage.relationships import (
     build_customer_products,
     load_related_file,
 )
-from orchestration.project import ProjectConfig, TableFileConfig
-from orchestration.resources import WarehouseResource
 
 RELATIONSHIPS_GROUP = "relationships"
 

@@ -8,7 +8,7 @@ resident memory reported is that data set's alone.
 
 Data sets:
 
-- ``demo10k``: ``linkage.demo_data`` with ``--demo-persons`` persons (four sources).
+- ``demo10k``: ``linkage.demo.generator`` with ``--demo-persons`` persons (four sources).
 - ``demo300k``: the same generator with 300,000 persons (about a million records), to
   show that accuracy holds with scale. Not run by default: it takes 10 to 15 minutes
   and about 5 GB of memory.
@@ -64,11 +64,11 @@ import yaml
 
 from assets.checks import build_checks
 from linkage.canonical import IDENTIFIER_FIELDS
-from linkage.demo_data import generate
-from linkage.identifiers import DEFAULT_NATIONAL_ID_KEY_ENV
+from linkage.config.project import ClusteringConfig, load_project
+from linkage.demo.generator import generate
+from linkage.ingest.identifiers import DEFAULT_NATIONAL_ID_KEY_ENV
 from linkage.warehouse import quote, table_columns, table_exists
 from orchestration.build import build_assets, build_resources
-from orchestration.project import ClusteringConfig, load_project
 
 logger = logging.getLogger("benchmarks.accuracy")
 

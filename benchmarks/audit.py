@@ -1,6 +1,6 @@
 """Audit benchmark: what the run ledger, explain and reproduce cost, as one table.
 
-Generates ``linkage.demo_data`` for ``--persons`` persons (or reuses ``--data-dir``),
+Generates ``linkage.demo.generator`` for ``--persons`` persons (or reuses ``--data-dir``),
 runs the whole pipeline once, then times, each on its own:
 
 - ``linkage_runs``: the ledger step alone (hashes, customers snapshot, run report,
@@ -38,11 +38,11 @@ import duckdb
 import psutil
 import yaml
 
-from linkage.explain import explain_pair
-from linkage.explain_customer import explain_customer
-from linkage.ledger import ledger_rows, verify_ledger
+from linkage.audit.explain import explain_pair
+from linkage.audit.explain_customer import explain_customer
+from linkage.audit.ledger import ledger_rows, verify_ledger
+from linkage.config.project import ProjectConfig, load_project
 from orchestration.build import build_assets, build_resources
-from orchestration.project import ProjectConfig, load_project
 from orchestration.reproduce import reproduce_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +104,7 @@ def prepare(data_dir: Path | None, work: Path, persons: int, seed: int) -> Proje
             [
                 sys.executable,
                 "-m",
-                "linkage.demo_data",
+                "linkage.demo.generator",
                 str(data_dir),
                 "--persons",
                 str(persons),

@@ -1,6 +1,6 @@
 """Ingestion benchmark: raw load and staging of generated demo data, per source, as one table.
 
-Generates ``linkage.demo_data`` for ``--persons`` persons (300,000 persons give about a
+Generates ``linkage.demo.generator`` for ``--persons`` persons (300,000 persons give about a
 million records in four sources), or reuses the data in ``--data-dir``, then for each
 source runs the two ingestion steps exactly as the ``raw_<source>`` and
 ``staged_<source>`` assets do (same functions, same arguments from the demo's
@@ -42,9 +42,9 @@ import duckdb
 import psutil
 
 from linkage import parallel
-from linkage.sources import load_raw_source
-from linkage.staging import FieldSpec, stage_source
-from orchestration.project import ProjectConfig, SourceConfig, load_project
+from linkage.config.project import ProjectConfig, SourceConfig, load_project
+from linkage.ingest.deliveries import load_raw_source
+from linkage.ingest.staging import FieldSpec, stage_source
 
 logger = logging.getLogger("benchmarks.ingestion")
 
@@ -183,7 +183,7 @@ def prepare_data(data_dir: Path, *, persons: int, seed: int) -> float:
         logger.info("reusing the data in %s", data_dir)
         return 0.0
     started = time.perf_counter()
-    command = [sys.executable, "-m", "linkage.demo_data", str(data_dir)]
+    command = [sys.executable, "-m", "linkage.demo.generator", str(data_dir)]
     command += ["--persons", str(persons), "--seed", str(seed)]
     logger.info("generating %d persons into %s", persons, data_dir)
     subprocess.run(command, check=True, stdout=sys.stderr)

@@ -16,7 +16,7 @@ IDENTIFIER_FIELDS: tuple[str, ...] = (
     "device_id",
     "cookie_id",
 )
-"""Optional identifiers that match only when exactly equal (see :mod:`linkage.identifiers`).
+"""Optional identifiers that match only when exactly equal (see :mod:`linkage.ingest.identifiers`).
 ``national_id`` is stored only as a keyed hash."""
 
 CANONICAL_FIELDS: tuple[str, ...] = (

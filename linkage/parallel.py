@@ -8,7 +8,7 @@ into chunks and runs them in a pool of worker processes. Small inputs, cheap fun
 shipping the values to workers and back would cost more than it saves.
 
 The pool is started on first use and kept for the life of the process, so workers start
-once rather than once per call and the caches of :mod:`linkage.standardise` stay warm in
+once rather than once per call and the caches of :mod:`linkage.ingest.standardise` stay warm in
 them from one field and source to the next. :func:`shutdown` stops it; it is also
 stopped when the interpreter exits. Workers are started with ``spawn`` (``fork`` is not
 safe in a process running DuckDB's threads), so they import the main module: a script

@@ -21,16 +21,16 @@ import dagster as dg
 import duckdb
 import yaml
 
-from linkage.ledger import find_run
-from linkage.sources import file_sha256
-from orchestration.build import build_assets, build_resources
-from orchestration.project import ProjectConfig, load_project
-from training.reproduce import (
+from linkage.audit.ledger import find_run
+from linkage.audit.reproduce import (
     ReproduceOutcome,
     copy_table,
     current_records_match,
     rescore_and_cluster,
 )
+from linkage.config.project import ProjectConfig, load_project
+from linkage.ingest.deliveries import file_sha256
+from orchestration.build import build_assets, build_resources
 
 logger = logging.getLogger(__name__)
 

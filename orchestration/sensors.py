@@ -9,9 +9,9 @@ import dagster as dg
 from dagster import SensorEvaluationContext
 
 from assets.audit import record_failure
+from assets.resources import MlflowResource, WarehouseResource
+from linkage.config.project import ProjectConfig
 from orchestration.jobs import meld_pipeline
-from orchestration.project import ProjectConfig
-from orchestration.resources import MlflowResource, WarehouseResource
 
 MAX_LISTED_FILES = 20
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from linkage.demo_data import generate
-from orchestration.project import ProjectConfig
+from linkage.config.project import ProjectConfig
+from linkage.demo.generator import generate
 from tests.projects import demo_sources, write_project_file
 
 

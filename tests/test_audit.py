@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from linkage.ledger import LEDGER_HEAD_FILE, ledger_rows, verify_ledger
-from linkage.sources import file_sha256
+from linkage.audit.ledger import LEDGER_HEAD_FILE, ledger_rows, verify_ledger
+from linkage.config.project import ProjectConfig
+from linkage.ingest.deliveries import file_sha256
 from orchestration.build import build_assets, build_resources
 from orchestration.cli import main
-from orchestration.project import ProjectConfig
 from tests.projects import demo_sources, write_project_file
 from training.run_tracking import linkage_experiment_name
 

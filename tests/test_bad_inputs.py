@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from linkage.canonical import IDENTIFYING_FIELDS
-from linkage.sources import DatabaseSpec, SourceError, load_raw_source
-from linkage.staging import FieldSpec, stage_source
+from linkage.ingest.deliveries import DatabaseSpec, SourceError, load_raw_source
+from linkage.ingest.staging import FieldSpec, stage_source
 from orchestration.build import build_assets, build_resources
 from tests.projects import select_assets
 

@@ -14,23 +14,23 @@ from splink import DuckDBAPI, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
 from assets.blocking import build_blocking_assets, build_blocking_checks
-from linkage.comparison_limit import (
-    ComparisonLimitError,
-    check_comparison_limit,
-    comparisons_alone,
-    describe_rule,
-)
-from linkage.model import predict_pairs
-from linkage.warehouse import drop_splink_tables, table_columns, table_exists
-from orchestration.build import build_assets, build_resources
-from orchestration.project import ProjectConfig
-from tests.projects import demo_sources, write_project_file
-from training.blocking_analysis import (
+from linkage.config.project import ProjectConfig
+from linkage.model.blocking_analysis import (
     ANALYSIS_COLUMNS,
     BLOCK_COLUMNS,
     analyse_blocking,
     cumulative_comparisons_png,
 )
+from linkage.model.comparison_limit import (
+    ComparisonLimitError,
+    check_comparison_limit,
+    comparisons_alone,
+    describe_rule,
+)
+from linkage.model.scoring import predict_pairs
+from linkage.warehouse import drop_splink_tables, table_columns, table_exists
+from orchestration.build import build_assets, build_resources
+from tests.projects import demo_sources, write_project_file
 
 # Eleven records of six people (entity), one of whom (E1) has records a1, a2, a3, e1.
 PEOPLE = [

@@ -15,7 +15,7 @@ import pytest
 from splink import DuckDBAPI
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
-from linkage.clustering import (
+from linkage.cluster.clustering import (
     DEFAULT_MIN_COHESION,
     ClusterSummary,
     apply_link_vetoes,
@@ -25,7 +25,7 @@ from linkage.clustering import (
     constrained_union_find,
     customer_graph_metrics,
 )
-from linkage.identifiers import INVALID_HASH_TOKEN
+from linkage.ingest.identifiers import INVALID_HASH_TOKEN
 
 RECORDS = pd.DataFrame(
     {
@@ -564,7 +564,7 @@ def test_customer_graph_metrics_describe_each_customer_and_warn_about_big_ones(
         "CREATE TABLE clusters AS SELECT * FROM (VALUES ('s:1', 'A'), ('s:2', 'A'), "
         "('s:3', 'A'), ('s:4', 'B'), ('s:5', 'B')) AS t(unique_id, customer_id)"
     )
-    with caplog.at_level("WARNING", logger="linkage.clustering"):
+    with caplog.at_level("WARNING", logger="linkage.cluster.clustering"):
         summary = customer_graph_metrics(
             con, clusters_table="clusters", pairs_table="pairs", threshold=0.9, warn_cluster_size=2
         )

@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 import yaml
 
+from linkage.config.project import REPO_ROOT, ConfigError, load_project
 from orchestration.build import build_assets, build_resources
-from orchestration.project import REPO_ROOT, ConfigError, load_project
 
 
 def _write(tmp_path: Path, config: dict) -> Path:

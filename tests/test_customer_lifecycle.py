@@ -12,9 +12,9 @@ import duckdb
 import pandas as pd
 import pytest
 
+from linkage.config.project import ProjectConfig
 from orchestration.build import build_assets, build_resources
 from orchestration.cli import main
-from orchestration.project import ProjectConfig
 from tests.projects import demo_sources, write_project_file
 
 pytestmark = pytest.mark.slow

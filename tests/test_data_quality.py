@@ -14,8 +14,10 @@ import pytest
 
 from assets.ingestion import build_ingestion_assets
 from assets.quality import build_quality_assets, build_quality_checks
+from assets.resources import WarehouseResource
 from linkage.canonical import IDENTIFIER_FIELDS
-from linkage.data_quality import (
+from linkage.config.project import FieldQualityRule, ProjectConfig
+from linkage.ingest.data_quality import (
     PROFILE_TABLE,
     UNMASKED_FIELDS,
     FieldRates,
@@ -27,11 +29,9 @@ from linkage.data_quality import (
     record_staging_run,
     row_count_change,
 )
-from linkage.quality_report import quality_chart_png, write_quality_report
+from linkage.ingest.quality_report import quality_chart_png, write_quality_report
 from linkage.warehouse import quote
 from orchestration.build import build_resources
-from orchestration.project import FieldQualityRule, ProjectConfig
-from orchestration.resources import WarehouseResource
 
 FIELDS = {"full_name": "name", "email": "mail", "phone": "tel", "date_of_birth": "dob"}
 

@@ -11,9 +11,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from linkage.identifiers import keyed_hash, national_id_hasher
-from linkage.sources import DatabaseSpec, SourceError, load_raw_source
-from linkage.staging import FieldSpec, stage_source
+from linkage.ingest.deliveries import DatabaseSpec, SourceError, load_raw_source
+from linkage.ingest.identifiers import keyed_hash, national_id_hasher
+from linkage.ingest.staging import FieldSpec, stage_source
 from orchestration.build import build_assets, build_resources
 from tests.projects import select_assets
 

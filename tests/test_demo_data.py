@@ -13,8 +13,8 @@ import pytest
 import yaml
 from unidecode import unidecode
 
-from linkage.demo_data import build_persons, format_phone, generate, main, project_config
-from linkage.identifiers import normalise_identifier
+from linkage.demo.generator import build_persons, format_phone, generate, main, project_config
+from linkage.ingest.identifiers import normalise_identifier
 
 PERSONS = 300
 SEED = 7

@@ -11,8 +11,8 @@ import duckdb
 import pytest
 from mlflow.tracking import MlflowClient
 
+from linkage.config.project import ProjectConfig
 from orchestration.build import build_assets, build_resources
-from orchestration.project import ProjectConfig
 from tests.projects import demo_sources
 from training.evaluate import evaluate_clusters, f_beta, score_pairs
 from training.evaluation_charts import precision_recall_png, worst_pairs

@@ -20,14 +20,14 @@ import dagster as dg
 import duckdb
 import pytest
 
-from linkage.explain import ExplainError, PairExplanation, chart_file_name, explain_pair
-from linkage.explain_customer import explain_customer
-from linkage.overrides import make_decision, record_decision
+from linkage.audit.explain import ExplainError, PairExplanation, chart_file_name, explain_pair
+from linkage.audit.explain_customer import explain_customer
+from linkage.cluster.overrides import make_decision, record_decision
+from linkage.config.project import ProjectConfig
+from linkage.model.store import scoring_model
 from orchestration.build import build_assets, build_resources
 from orchestration.cli import main
-from orchestration.project import ProjectConfig
 from tests.projects import demo_project_file
-from training.model_store import scoring_model
 
 pytestmark = pytest.mark.slow
 

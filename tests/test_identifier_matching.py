@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from linkage.blocking import DETERMINISTIC_RULES, PREDICTION_RULES, usable_rules
 from linkage.canonical import IDENTIFIER_FIELDS
-from linkage.clustering import apply_link_vetoes
-from linkage.comparisons import default_comparisons, identifier_comparison
-from linkage.identifiers import hash_national_id, keyed_hash
-from linkage.settings import build_settings
+from linkage.cluster.clustering import apply_link_vetoes
+from linkage.ingest.identifiers import hash_national_id, keyed_hash
+from linkage.model.blocking import DETERMINISTIC_RULES, PREDICTION_RULES, usable_rules
+from linkage.model.comparisons import default_comparisons, identifier_comparison
+from linkage.model.settings import build_settings
 from training.pyfunc import model_input_columns, score_pairs_frame
 from training.tracking import MlflowTarget, log_training_run
 from training.train import PRIVATE_TF_COLUMNS, TrainingOptions, train_linkage_model

@@ -16,8 +16,8 @@ import pytest
 
 from assets.evaluation import build_labelling_assets
 from benchmarks.accuracy import FAKE_1000_DOB_RANGE, FAKE_1000_FILE, shared_data_dir
+from linkage.config.project import ProjectConfig
 from orchestration.build import build_assets, build_resources
-from orchestration.project import ProjectConfig
 from tests.projects import write_project_file
 from training.labels import (
     LABEL_MATCHES_VIEW,

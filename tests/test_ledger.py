@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage.ledger import (
+from linkage.audit.ledger import (
     GENESIS_HASH,
     LedgerError,
     append_run,
@@ -18,7 +18,7 @@ from linkage.ledger import (
     previous_success,
     verify_ledger,
 )
-from linkage.run_facts import partition_sha256, redact_config
+from linkage.audit.run_facts import partition_sha256, redact_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ def test_an_edited_or_deleted_row_breaks_the_chain(ledger, tamper, row, words) -
 
 def test_rewriting_a_row_with_a_fresh_hash_breaks_the_next_link(ledger) -> None:
     con, head = ledger
-    from linkage.ledger import row_hash
+    from linkage.audit.ledger import row_hash
 
     first = ledger_rows(con)[0]
     forged = first.entry_text.replace("10", "99")
@@ -169,8 +169,8 @@ def test_failed_run_is_recorded_by_hook_and_sensor_without_duplicates(
     import dagster as dg
     from mlflow.tracking import MlflowClient
 
+    from assets.resources import WarehouseResource
     from orchestration.build import build_assets, build_resources
-    from orchestration.resources import WarehouseResource
     from orchestration.sensors import build_failure_sensor
 
     (tmp_path / "crm.csv").write_text("id,name\n1,Ann\n", encoding="utf-8")

@@ -11,9 +11,9 @@ import duckdb
 import pytest
 
 from linkage.canonical import STAGED_COLUMNS
-from linkage.mastering import GOLDEN_FIELDS, RULES, build_golden_customers, resolve_rules
+from linkage.config.project import GOLDEN_FIELD_NAMES
+from linkage.master.golden import GOLDEN_FIELDS, RULES, build_golden_customers, resolve_rules
 from linkage.warehouse import quote
-from orchestration.project import GOLDEN_FIELD_NAMES
 
 ANNA = [
     # Two old CRM records agree on the old e-mail; the first is the most complete.

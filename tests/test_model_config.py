@@ -11,11 +11,11 @@ import duckdb
 import pytest
 import yaml
 
-from linkage.blocking import describe
-from linkage.model import predict_pairs
-from linkage.settings import ModelSpec, model_settings
+from linkage.config.project import ConfigError, ProjectConfig, load_project
+from linkage.model.blocking import describe
+from linkage.model.scoring import predict_pairs
+from linkage.model.settings import ModelSpec, model_settings
 from orchestration.build import build_assets, build_resources
-from orchestration.project import ConfigError, ProjectConfig, load_project
 from training.train import TrainingOptions, train_linkage_model
 
 DATA = Path(__file__).parent / "data" / "model"

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage.overrides import (
+from linkage.cluster.overrides import (
     OVERRIDES_TABLE,
     OverrideError,
     cluster_with_overrides,
@@ -20,8 +20,8 @@ from linkage.overrides import (
     make_decision,
     record_decision,
 )
+from linkage.config.project import ProjectConfig
 from orchestration.cli import main
-from orchestration.project import ProjectConfig
 
 RECORDS = [f"crm:{i}" for i in range(1, 7)]
 PAIRS = [

@@ -11,8 +11,8 @@ from functools import partial
 import pytest
 
 from linkage import parallel
+from linkage.ingest.staging import _date_parts, _phone_parts
 from linkage.parallel import map_tuples, submit_tuples
-from linkage.staging import _date_parts, _phone_parts
 
 PHONES = [
     ("070-123 45 67", "SE"),

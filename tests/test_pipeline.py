@@ -12,8 +12,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from assets.checks import build_checks
+from linkage.config.project import ProjectConfig
 from orchestration.build import build_assets, build_resources
-from orchestration.project import ProjectConfig
 from tests.projects import demo_project_file
 
 pytestmark = pytest.mark.slow

@@ -13,9 +13,9 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from linkage.config.project import ProjectConfig
+from linkage.model.store import StoredModel, record_model, record_scoring_model, scoring_model
 from orchestration.build import build_definitions, build_resources
-from orchestration.project import ProjectConfig
-from training.model_store import StoredModel, record_model, record_scoring_model, scoring_model
 from training.promotion import (
     CHALLENGER,
     CHAMPION,

@@ -16,8 +16,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage import readers
-from linkage.readers import (
+from linkage.ingest import readers
+from linkage.ingest.deliveries import load_raw_source
+from linkage.ingest.readers import (
     Delivery,
     SourceError,
     read_csv_text,
@@ -25,7 +26,6 @@ from linkage.readers import (
     read_json_text,
     read_plain_csv,
 )
-from linkage.sources import load_raw_source
 
 CORPUS = Path(__file__).parent / "data" / "bad_inputs"
 CODECS = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "windows-1252": "cp1252"}

@@ -8,7 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage.relationships import (
+from linkage.ingest.deliveries import SourceError
+from linkage.master.relationships import (
     OPTIONAL_ORDER_COLUMNS,
     ORDER_COLUMNS,
     PRODUCT_COLUMNS,
@@ -21,7 +22,6 @@ from linkage.relationships import (
     products_bought,
     staff_dealt_with,
 )
-from linkage.sources import SourceError
 
 ORDERS = (
     "order_id,buyer_source,buyer_record_id,sku,quantity,channel,store_id,staff_id,amount,"

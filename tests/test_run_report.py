@@ -14,11 +14,11 @@ import dagster as dg
 import duckdb
 import pytest
 
+from linkage.audit.run_report import format_delta, format_value, level_weights, write_run_report
+from linkage.config.project import ProjectConfig
+from linkage.model.store import latest_model
 from orchestration.build import build_assets, build_resources
-from orchestration.project import ProjectConfig
 from tests.projects import demo_project_file
-from training.model_store import latest_model
-from training.run_report import format_delta, format_value, level_weights, write_run_report
 
 MISSING_NOTE = "is not in the warehouse"
 

@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from linkage.sources import SourceError, load_raw_source
+from linkage.ingest.deliveries import SourceError, load_raw_source
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage.stable_ids import (
+from linkage.cluster.stable_ids import (
     CUSTOMER_ID_TABLES,
     HOUSEHOLD_ID_TABLES,
     IdAssignment,

@@ -10,8 +10,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from linkage.sources import load_raw_source
-from linkage.staging import FieldSpec, stage_source
+from linkage.ingest.deliveries import load_raw_source
+from linkage.ingest.staging import FieldSpec, stage_source
 
 FIELDS = {
     "full_name": FieldSpec("name"),

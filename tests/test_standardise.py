@@ -1,4 +1,4 @@
-"""Tests for the pure standardisation functions in ``linkage.standardise``."""
+"""Tests for the pure standardisation functions in ``linkage.ingest.standardise``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import date
 
 import pytest
 
-from linkage import standardise
-from linkage.standardise import (
+from linkage.ingest import standardise
+from linkage.ingest.standardise import (
     Cleaned,
     clean_display,
     fold_for_matching,

@@ -9,9 +9,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from linkage.settings import ModelSpec
+from linkage.config.project import ProjectConfig
+from linkage.model.settings import ModelSpec
 from orchestration.build import build_assets, build_resources
-from orchestration.project import ProjectConfig
 from training.tracking import fixed_level_params, training_params
 from training.train import TrainingOptions, train_linkage_model
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from linkage.sources import SourceError, find_source_files
+from linkage.ingest.deliveries import SourceError, find_source_files
 from linkage.warehouse import quote
 from training.evaluate import ClusterScores, evaluate_clusters
 

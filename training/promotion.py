@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 import duckdb
 from mlflow.tracking import MlflowClient
 
+from linkage.model.store import StoredModel, model_by_version
 from linkage.warehouse import quote, table_exists
-from training.model_store import StoredModel, model_by_version
 
 if TYPE_CHECKING:
     from training.tracking import MlflowTarget

@@ -25,9 +25,9 @@ import duckdb
 from splink import DuckDBAPI, Linker
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
-from linkage.blocking import describe, to_splink
 from linkage.canonical import IDENTIFIER_FIELDS, MATCHING_COLUMNS
-from linkage.settings import FixedLevel, ModelSpec, model_settings
+from linkage.model.blocking import describe, to_splink
+from linkage.model.settings import FixedLevel, ModelSpec, model_settings
 from linkage.warehouse import drop_splink_tables, quote
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,75 @@
+"""Score record pairs with a trained Splink model."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import duckdb
+from splink import DuckDBAPI, Linker
+
+from linkage.cluster.clustering import apply_link_vetoes
+from linkage.model.comparison_limit import check_comparison_limit
+from linkage.warehouse import drop_splink_tables, quote, row_count
+
+logger = logging.getLogger(__name__)
+
+
+def predict_pairs(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    records_table: str,
+    model: dict[str, Any],
+    floor: float,
+    out_table: str,
+    max_comparisons: float | None = None,
+) -> int:
+    """Score every blocked pair of ``records_table`` and keep those at or above ``floor``.
+
+    The output keeps each pair's compared values (``<column>_l``/``_r``), comparison
+    levels (``gamma_*``), partial match weights (``mw_*``) and term-frequency
+    adjustments (``mw_tf_adj_*``), so each link can be explained later, and
+    ``link_veto`` names the veto that forbids the link, if any.
+
+    Args:
+        con: Warehouse connection.
+        records_table: Standardised records with ``unique_id``.
+        model: Trained Splink model (settings JSON with m and u probabilities).
+        floor: Smallest match probability kept.
+        out_table: Table to (re)create with the scored pairs.
+        max_comparisons: When given, the blocked pairs are counted first (cheaply, see
+            :func:`linkage.comparison_limit.check_comparison_limit`) and scoring does not
+            start when there are more, instead of running out of memory part-way.
+
+    Returns:
+        Number of pairs kept.
+
+    Raises:
+        ComparisonLimitError: The model's blocking rules generate more than
+            ``max_comparisons`` pairs; the message names the rule contributing most and
+            the config key ``model.max_comparisons``.
+    """
+    if max_comparisons is not None:
+        check_comparison_limit(
+            con,
+            records_table,
+            model.get("blocking_rules_to_generate_predictions", []),
+            max_comparisons,
+        )
+    db_api = DuckDBAPI(connection=con)
+    records = db_api.register(records_table)
+    linker = Linker(records, model, log_level=logging.WARNING)
+    try:
+        predictions = linker.inference.predict(threshold_match_probability=floor)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {quote(out_table)} AS "
+            f"SELECT * FROM {quote(predictions.physical_name)} "
+            "ORDER BY match_weight DESC, unique_id_l, unique_id_r"
+        )
+    finally:
+        db_api.delete_tables_created_by_splink_from_db()
+        drop_splink_tables(con)
+    apply_link_vetoes(con, out_table)
+    pairs = row_count(con, out_table)
+    logger.info("scored pairs: kept %d at match probability >= %s", pairs, floor)
+    return pairs
