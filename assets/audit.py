@@ -20,17 +20,18 @@ import pyarrow.parquet as pq
 
 from assets.metadata import table_metadata
 from assets.resources import MlflowResource, WarehouseResource
-from linkage.audit.ledger import (
-    LEDGER_HEAD_FILE,
-    LEDGER_TABLE,
-    append_run,
-    has_run,
-    previous_success,
-)
+from linkage.audit.ledger import append_run, has_run, previous_success
 from linkage.audit.run_entry import RunContext, failure_entry, success_entry
 from linkage.audit.run_report import write_run_report
 from linkage.config.project import ProjectConfig
 from linkage.model.store import scoring_model
+from linkage.tables import (
+    CUSTOMERS_SNAPSHOT_FILE,
+    LEDGER_HEAD_FILE,
+    LINKAGE_RUNS,
+    RUN_REPORT_FILE,
+    RUNS_FOLDER,
+)
 from training.promotion import model_aliases
 from training.run_tracking import close_linkage_run, open_linkage_run
 
@@ -38,9 +39,6 @@ logger = logging.getLogger(__name__)
 
 AUDIT_GROUP = "audit"
 CODE_FOLDER = Path(__file__).resolve().parents[1]
-RUNS_FOLDER = "runs"
-REPORT_FILE = "run_report.html"
-CUSTOMERS_SNAPSHOT = "customers.parquet"
 
 
 def run_folder(project: ProjectConfig, run_id: str) -> Path:
@@ -123,17 +121,17 @@ def build_audit_assets(
                 mlflow_run_id=mlflow_run_id,
                 model_alias=alias or None,
             )
-            snapshot = folder / CUSTOMERS_SNAPSHOT
+            snapshot = folder / CUSTOMERS_SNAPSHOT_FILE
             _write_customers_snapshot(con, snapshot)
             entry["customers_snapshot"] = str(snapshot)
-            entry["run_report"] = str(folder / REPORT_FILE)
+            entry["run_report"] = str(folder / RUN_REPORT_FILE)
             last = previous_success(con, before_seq=2**62)
             report = write_run_report(
                 con,
                 entry=entry,
                 previous=last.entry if last is not None else None,
                 model=stored.model,
-                out_path=folder / REPORT_FILE,
+                out_path=folder / RUN_REPORT_FILE,
             )
             row = append_run(
                 con,
@@ -142,7 +140,7 @@ def build_audit_assets(
                 entry=entry,
                 head_file=ledger_head_file(project),
             )
-            metadata = table_metadata(con, LEDGER_TABLE)
+            metadata = table_metadata(con, LINKAGE_RUNS)
         close_linkage_run(
             target,
             mlflow_run_id,
@@ -247,9 +245,9 @@ def build_failure_hook(project: ProjectConfig) -> dg.HookDefinition:
                 error=error,
             )
         except Exception:  # the run has failed already; say why the ledger could not
-            context.log.exception("could not record the failed run in %s", LEDGER_TABLE)
+            context.log.exception("could not record the failed run in %s", LINKAGE_RUNS)
             return
         if appended:
-            context.log.info("run recorded as failed in %s", LEDGER_TABLE)
+            context.log.info("run recorded as failed in %s", LINKAGE_RUNS)
 
     return record_failed_linkage_run

@@ -26,20 +26,18 @@ from linkage.config.project import ProjectConfig
 from linkage.ingest.deliveries import SourceError
 from linkage.model.blocking import usable_rules
 from linkage.model.blocking_analysis import (
-    ANALYSIS_TABLE,
     BlockingAnalysis,
     analyse_blocking,
     cumulative_comparisons_png,
 )
 from linkage.model.comparison_limit import LIMIT_CONFIG_KEY, RuleComparisons, over_limit
+from linkage.tables import BLOCKING_ANALYSIS, CLERICAL_LABELS, CUSTOMER_RECORDS, GROUND_TRUTH
 from linkage.warehouse import quote
-from training.ground_truth import TRUTH_TABLE, load_truth
-from training.labels import LABELS_TABLE
+from training.ground_truth import load_truth
 from training.train import columns_with_data
 
-RECORDS_TABLE = "customer_records"
 LARGEST_BLOCKS = 5
-LIMIT_CHECK = f"{ANALYSIS_TABLE}_within_comparison_limit"
+LIMIT_CHECK = f"{BLOCKING_ANALYSIS}_within_comparison_limit"
 
 
 def build_blocking_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
@@ -50,7 +48,7 @@ def build_blocking_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     labels = project.labels
     prediction_rules = project.model_spec().prediction_rules
 
-    @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "duckdb"}, deps=[RECORDS_TABLE])
+    @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "duckdb"}, deps=[CUSTOMER_RECORDS])
     def blocking_analysis(
         context: AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
@@ -72,15 +70,15 @@ def build_blocking_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                     )
                 except SourceError as exc:
                     raise dg.Failure(description=f"{project.config_path}: truth: {exc}") from exc
-                truth_table = TRUTH_TABLE
+                truth_table = GROUND_TRUTH
             labels_table = None
             if labels is not None:
                 load_project_labels(con, project, labels)
-                labels_table = LABELS_TABLE
-            rules = usable_rules(prediction_rules, columns_with_data(con, RECORDS_TABLE))
+                labels_table = CLERICAL_LABELS
+            rules = usable_rules(prediction_rules, columns_with_data(con, CUSTOMER_RECORDS))
             analysis = analyse_blocking(
                 con,
-                RECORDS_TABLE,
+                CUSTOMER_RECORDS,
                 rules,
                 max_comparisons=max_comparisons,
                 truth_table=truth_table,
@@ -88,7 +86,7 @@ def build_blocking_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 label_threshold=labels.match_score_threshold if labels else 0.5,
                 largest_blocks=LARGEST_BLOCKS,
             )
-            metadata = table_metadata(con, ANALYSIS_TABLE)
+            metadata = table_metadata(con, BLOCKING_ANALYSIS)
         message = analysis.limit_message()
         if message:
             context.log.warning(message)
@@ -175,7 +173,7 @@ def build_blocking_checks(project: ProjectConfig) -> list[dg.AssetChecksDefiniti
     max_comparisons = project.model.max_comparisons
 
     @dg.asset_check(
-        asset=ANALYSIS_TABLE,
+        asset=BLOCKING_ANALYSIS,
         name=LIMIT_CHECK,
         blocking=True,
         description=(
@@ -190,13 +188,13 @@ def build_blocking_checks(project: ProjectConfig) -> list[dg.AssetChecksDefiniti
         with warehouse.connect() as con:
             rows = con.execute(
                 "SELECT blocking_rule, comparisons_alone, marginal_comparisons, "
-                f"cumulative_comparisons FROM {quote(ANALYSIS_TABLE)} ORDER BY rule_number"
+                f"cumulative_comparisons FROM {quote(BLOCKING_ANALYSIS)} ORDER BY rule_number"
             ).fetchall()
         counts = [
             RuleComparisons(rule, alone, marginal, cumulative)
             for rule, alone, marginal, cumulative in rows
         ]
-        description = over_limit(RECORDS_TABLE, counts, max_comparisons)
+        description = over_limit(CUSTOMER_RECORDS, counts, max_comparisons)
         total = counts[-1].cumulative if counts else 0
         worst = max(counts, key=lambda row: row.marginal) if counts else None
         return dg.AssetCheckResult(

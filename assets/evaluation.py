@@ -16,6 +16,14 @@ from linkage.charts import markdown_image
 from linkage.config.project import ProjectConfig
 from linkage.ingest.deliveries import SourceError
 from linkage.model.store import StoredModel, scoring_model
+from linkage.tables import (
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_RECORDS,
+    EVALUATION_WORST_PAIRS,
+    LABELLING_TOOL,
+    LINKAGE_EVALUATION,
+    PAIRWISE_MATCHES,
+)
 from training.evaluation_charts import (
     WorstPair,
     precision_recall_png,
@@ -28,21 +36,11 @@ from training.ground_truth import (
     load_truth,
     truth_judged_pairs_sql,
 )
-from training.labels import (
-    evaluate_against_labels,
-    labels_judged_pairs_sql,
-    write_labelling_tool,
-)
+from training.labels import evaluate_against_labels, labels_judged_pairs_sql, write_labelling_tool
 from training.threshold_curve import ThresholdCurve, curve_from_judged_pairs
 from training.tracking import log_evaluation, log_evaluation_artifacts
 
 EVALUATION_GROUP = "evaluation"
-EVALUATION_TABLE = "linkage_evaluation"
-WORST_PAIRS_TABLE = "evaluation_worst_pairs"
-LABELLING_TOOL = "labelling_tool"
-CLUSTERS = "customer_clusters"
-PAIRS = "pairwise_matches"
-RECORDS = "customer_records"
 
 _WORST_PAIR_COLUMNS = [
     ("evidence", "string"),
@@ -90,12 +88,12 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
     )
 
     @dg.multi_asset(
-        name=EVALUATION_TABLE,
+        name=LINKAGE_EVALUATION,
         group_name=EVALUATION_GROUP,
         specs=[
             dg.AssetSpec(
-                EVALUATION_TABLE,
-                deps=[CLUSTERS, PAIRS],
+                LINKAGE_EVALUATION,
+                deps=[CUSTOMER_CLUSTERS, PAIRWISE_MATCHES],
                 kinds={"duckdb", "mlflow"},
                 description=(
                     "How well customer_clusters and pairwise_matches agree with the "
@@ -108,9 +106,9 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
                 ),
             ),
             dg.AssetSpec(
-                WORST_PAIRS_TABLE,
+                EVALUATION_WORST_PAIRS,
                 kinds={"duckdb", "splink"},
-                deps=[EVALUATION_TABLE],
+                deps=[LINKAGE_EVALUATION],
                 description=(
                     "The scored pairs the model got most confidently wrong in the latest "
                     "evaluation, judged by the truth file when there is one, else by the "
@@ -143,14 +141,14 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
                     )
                 except SourceError as exc:
                     raise dg.Failure(description=f"{project.config_path}: truth: {exc}") from exc
-                scores, unknown = evaluate_against_truth(con, CLUSTERS)
+                scores, unknown = evaluate_against_truth(con, CUSTOMER_CLUSTERS)
                 metrics.update(scores.as_metrics())
                 extra["records_without_truth"] = unknown
-                judged["truth"] = truth_judged_pairs_sql(PAIRS, CLUSTERS)
+                judged["truth"] = truth_judged_pairs_sql(PAIRWISE_MATCHES, CUSTOMER_CLUSTERS)
                 curves["truth"] = curve_from_judged_pairs(
                     con,
                     judged["truth"],
-                    true_pairs=count_true_pairs(con, CLUSTERS),
+                    true_pairs=count_true_pairs(con, CUSTOMER_CLUSTERS),
                     beta=settings.beta,
                 )
                 metrics.update(curves["truth"].metrics())
@@ -158,13 +156,13 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
                 summary = load_project_labels(con, project, labels)
                 label_scores = evaluate_against_labels(
                     con,
-                    clusters_table=CLUSTERS,
-                    pairs_table=PAIRS,
+                    clusters_table=CUSTOMER_CLUSTERS,
+                    pairs_table=PAIRWISE_MATCHES,
                     threshold=stored.match_threshold,
                 )
                 metrics.update(label_scores.as_metrics())
                 extra["labels_id_mapping"] = summary.id_mapping
-                judged["labels"] = labels_judged_pairs_sql(PAIRS, CLUSTERS)
+                judged["labels"] = labels_judged_pairs_sql(PAIRWISE_MATCHES, CUSTOMER_CLUSTERS)
                 curves["labels"] = curve_from_judged_pairs(
                     con, judged["labels"], true_pairs=label_scores.matches, beta=settings.beta
                 )
@@ -172,8 +170,8 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
             evidence = "truth" if "truth" in judged else "labels"
             worst = write_waterfall_charts(
                 con,
-                records_table=RECORDS,
-                pairs_table=PAIRS,
+                records_table=CUSTOMER_RECORDS,
+                pairs_table=PAIRWISE_MATCHES,
                 model=stored.model,
                 pairs=worst_pairs(con, judged[evidence], limit=settings.worst_examples),
                 out_dir=run_dir / "waterfalls",
@@ -181,8 +179,8 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
             evaluated_at = datetime.now(timezone.utc).replace(tzinfo=None)
             _append_metrics(con, evaluated_at, context.run_id, stored, metrics)
             _write_worst_pairs(con, evaluated_at, context.run_id, stored, evidence, worst)
-            evaluation_metadata = table_metadata(con, EVALUATION_TABLE)
-            worst_metadata = table_metadata(con, WORST_PAIRS_TABLE)
+            evaluation_metadata = table_metadata(con, LINKAGE_EVALUATION)
+            worst_metadata = table_metadata(con, EVALUATION_WORST_PAIRS)
 
         png = precision_recall_png(curves, current_threshold=stored.match_threshold)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -204,7 +202,7 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
                 context.log.info("%s %.4f", name, metrics[name])
 
         yield dg.MaterializeResult(
-            asset_key=EVALUATION_TABLE,
+            asset_key=LINKAGE_EVALUATION,
             metadata={
                 **evaluation_metadata,
                 **{name: float(value) for name, value in metrics.items()},
@@ -220,7 +218,7 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
             },
         )
         yield dg.MaterializeResult(
-            asset_key=WORST_PAIRS_TABLE,
+            asset_key=EVALUATION_WORST_PAIRS,
             metadata={
                 **worst_metadata,
                 "evidence": evidence,
@@ -243,12 +241,12 @@ def _append_metrics(
 ) -> None:
     """Append one ``linkage_evaluation`` row per metric."""
     con.execute(
-        f"CREATE TABLE IF NOT EXISTS {EVALUATION_TABLE} ("
+        f"CREATE TABLE IF NOT EXISTS {LINKAGE_EVALUATION} ("
         "evaluated_at TIMESTAMP, dagster_run_id VARCHAR, mlflow_run_id VARCHAR, "
         "model_version VARCHAR, metric VARCHAR, value DOUBLE)"
     )
     con.executemany(
-        f"INSERT INTO {EVALUATION_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {LINKAGE_EVALUATION} VALUES (?, ?, ?, ?, ?, ?)",
         [
             [evaluated_at, run_id, stored.mlflow_run_id, stored.model_version, name, value]
             for name, value in metrics.items()
@@ -266,14 +264,14 @@ def _write_worst_pairs(
 ) -> None:
     """Replace ``evaluation_worst_pairs`` with this evaluation's worst pairs."""
     con.execute(
-        f"CREATE OR REPLACE TABLE {WORST_PAIRS_TABLE} ("
+        f"CREATE OR REPLACE TABLE {EVALUATION_WORST_PAIRS} ("
         "evaluated_at TIMESTAMP, dagster_run_id VARCHAR, model_version VARCHAR, "
         "evidence VARCHAR, kind VARCHAR, rank INTEGER, unique_id_l VARCHAR, "
         "unique_id_r VARCHAR, match_weight DOUBLE, match_probability DOUBLE, chart_path VARCHAR)"
     )
     if pairs:
         con.executemany(
-            f"INSERT INTO {WORST_PAIRS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {EVALUATION_WORST_PAIRS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 [
                     evaluated_at,
@@ -312,7 +310,9 @@ def build_labelling_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     """``labelling_tool``: run on demand (job ``label_pairs``), not by the pipeline."""
     out_path = project.artifacts / "labelling" / "labelling_tool.html"
 
-    @dg.asset(name=LABELLING_TOOL, group_name=EVALUATION_GROUP, kinds={"splink"}, deps=[PAIRS])
+    @dg.asset(
+        name=LABELLING_TOOL, group_name=EVALUATION_GROUP, kinds={"splink"}, deps=[PAIRWISE_MATCHES]
+    )
     def labelling_tool(
         context: AssetExecutionContext, config: LabellingConfig, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
@@ -326,8 +326,8 @@ def build_labelling_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             stored = scoring_model(con)
             pairs = write_labelling_tool(
                 con,
-                records_table=RECORDS,
-                pairs_table=PAIRS,
+                records_table=CUSTOMER_RECORDS,
+                pairs_table=PAIRWISE_MATCHES,
                 model=stored.model,
                 threshold=stored.match_threshold,
                 band=config.band,

@@ -20,14 +20,13 @@ from linkage.config.project import ProjectConfig
 from linkage.model.comparison_limit import ComparisonLimitError
 from linkage.model.scoring import predict_pairs
 from linkage.model.store import (
-    MODEL_TABLE,
     StoredModel,
     latest_model,
     record_model,
     record_scoring_model,
     scoring_model,
 )
-from training.labels import LABEL_MATCHES_VIEW
+from linkage.tables import CLERICAL_LABEL_MATCHES, LINKAGE_MODEL
 from training.promotion import CHAMPION, champion_model
 from training.tracking import (
     log_scoring_artifacts,
@@ -89,7 +88,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             seed=model_config.seed if config.seed is None else config.seed,
             em_max_iterations=model_config.em_max_iterations,
             model=project.model_spec(),
-            labels_table=LABEL_MATCHES_VIEW if estimate_m_from_labels else None,
+            labels_table=CLERICAL_LABEL_MATCHES if estimate_m_from_labels else None,
         )
         threshold = config.match_threshold or model_config.match_threshold
         run_dir = artifacts / "models" / context.run_id
@@ -128,7 +127,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                     dagster_run_id=context.run_id,
                 ),
             )
-            metadata = table_metadata(con, MODEL_TABLE)
+            metadata = table_metadata(con, LINKAGE_MODEL)
         return dg.MaterializeResult(
             metadata={
                 **metadata,

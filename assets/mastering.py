@@ -6,9 +6,10 @@ from assets.metadata import table_metadata
 from assets.resources import WarehouseResource
 from linkage.cluster.stable_ids import HOUSEHOLD_ID_TABLES, assign_stable_ids
 from linkage.config.project import ProjectConfig
-from linkage.master.customer_view import CUSTOMER_360, build_customer_360
+from linkage.master.customer_view import build_customer_360
 from linkage.master.golden import build_golden_customers, resolve_rules
 from linkage.master.households import build_household_groups
+from linkage.tables import CUSTOMER_360
 
 MASTERING_GROUP = "mastering"
 HOUSEHOLD_GROUPS = "__meld_household_groups"

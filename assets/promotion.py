@@ -3,12 +3,13 @@
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.evaluation import EVALUATION_GROUP, EVALUATION_TABLE
+from assets.evaluation import EVALUATION_GROUP
 from assets.metadata import table_metadata
 from assets.resources import MlflowResource, WarehouseResource
 from linkage.config.project import ProjectConfig
+from linkage.tables import LINKAGE_EVALUATION, MODEL_PROMOTIONS
 from linkage.warehouse import quote
-from training.promotion import CHALLENGER, CHAMPION, PROMOTIONS_TABLE, model_aliases, promote
+from training.promotion import CHALLENGER, CHAMPION, model_aliases, promote
 
 PROMOTION_ASSET = "model_promotion"
 
@@ -26,7 +27,7 @@ def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         name=PROMOTION_ASSET,
         group_name=EVALUATION_GROUP,
         kinds={"duckdb", "mlflow"},
-        deps=[EVALUATION_TABLE],
+        deps=[LINKAGE_EVALUATION],
     )
     def model_promotion(
         context: AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource
@@ -41,12 +42,12 @@ def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         target = mlflow.target()
         with warehouse.connect() as con:
             rows = con.execute(
-                f"SELECT model_version, metric, value FROM {quote(EVALUATION_TABLE)} "
-                f"WHERE evaluated_at = (SELECT max(evaluated_at) FROM {quote(EVALUATION_TABLE)})"
+                f"SELECT model_version, metric, value FROM {quote(LINKAGE_EVALUATION)} "
+                f"WHERE evaluated_at = (SELECT max(evaluated_at) FROM {quote(LINKAGE_EVALUATION)})"
             ).fetchall()
             if not rows:
                 raise dg.Failure(
-                    description=f"{EVALUATION_TABLE} is empty: materialize it before "
+                    description=f"{LINKAGE_EVALUATION} is empty: materialize it before "
                     f"{PROMOTION_ASSET}"
                 )
             version = rows[0][0]
@@ -69,7 +70,7 @@ def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 tolerance,
                 con,
             )
-            metadata = table_metadata(con, PROMOTIONS_TABLE)
+            metadata = table_metadata(con, MODEL_PROMOTIONS)
         aliases = model_aliases(target, target.registered_model)
         context.log.info(
             "version %s %s: %s",

@@ -16,7 +16,6 @@ from assets.resources import WarehouseResource
 from linkage.charts import markdown_image
 from linkage.config.project import FieldQualityRule, ProjectConfig, SourceConfig
 from linkage.ingest.data_quality import (
-    PROFILE_TABLE,
     RowCountChange,
     RuleOutcome,
     evaluate_quality_rules,
@@ -25,7 +24,8 @@ from linkage.ingest.data_quality import (
     rates_from_profile,
     row_count_change,
 )
-from linkage.ingest.quality_report import REPORT_FILE, quality_chart_png, write_quality_report
+from linkage.ingest.quality_report import quality_chart_png, write_quality_report
+from linkage.tables import DATA_QUALITY_PROFILE, QUALITY_REPORT_FILE
 from linkage.warehouse import quote, row_count
 
 
@@ -101,7 +101,7 @@ def _source_rates(profile: pd.DataFrame, source: str) -> dict[str, float]:
 def build_quality_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     """The ``data_quality_report`` asset over every staged source of the project."""
     sources = {name: _mapped(source) for name, source in project.sources.items()}
-    report_path = project.artifacts / REPORT_FILE
+    report_path = project.artifacts / QUALITY_REPORT_FILE
 
     @dg.asset(
         name="data_quality_report",
@@ -114,7 +114,7 @@ def build_quality_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             "that passed validation), distinct values and the most frequent values with "
             "personal data masked, the staged row count against the previous run, and the "
             "quality rules that failed. Stored in the `data_quality_profile` table and as "
-            f"one offline HTML page, `{REPORT_FILE}` under the artifacts folder."
+            f"one offline HTML page, `{QUALITY_REPORT_FILE}` under the artifacts folder."
         ),
     )
     def data_quality_report(
@@ -125,7 +125,7 @@ def build_quality_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             changes: dict[str, RowCountChange] = {
                 name: row_count_change(con, name) for name in sources
             }
-            metadata = table_metadata(con, PROFILE_TABLE)
+            metadata = table_metadata(con, DATA_QUALITY_PROFILE)
         outcomes = {
             name: evaluate_quality_rules(rates_from_profile(profile, name), _rules(project, source))
             for name, source in project.sources.items()

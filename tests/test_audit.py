@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from linkage.audit.ledger import LEDGER_HEAD_FILE, ledger_rows, verify_ledger
+from linkage.audit.ledger import ledger_rows, verify_ledger
 from linkage.config.project import ProjectConfig
 from linkage.ingest.deliveries import file_sha256
+from linkage.tables import LEDGER_HEAD_FILE
 from orchestration.build import build_assets, build_resources
 from orchestration.cli import main
 from tests.projects import demo_sources, write_project_file

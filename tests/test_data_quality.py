@@ -18,7 +18,6 @@ from assets.resources import WarehouseResource
 from linkage.canonical import IDENTIFIER_FIELDS
 from linkage.config.project import FieldQualityRule, ProjectConfig
 from linkage.ingest.data_quality import (
-    PROFILE_TABLE,
     UNMASKED_FIELDS,
     FieldRates,
     RowCountChange,
@@ -30,6 +29,7 @@ from linkage.ingest.data_quality import (
     row_count_change,
 )
 from linkage.ingest.quality_report import quality_chart_png, write_quality_report
+from linkage.tables import DATA_QUALITY_PROFILE
 from linkage.warehouse import quote
 from orchestration.build import build_resources
 
@@ -212,7 +212,7 @@ def test_mask_value_shortens_long_values() -> None:
 
 def test_profile_masks_personal_values(con) -> None:
     profile = profile_sources(con, {"shop": FIELDS}, top_values=5)
-    stored = con.execute(f"SELECT * FROM {PROFILE_TABLE}").fetchall()
+    stored = con.execute(f"SELECT * FROM {DATA_QUALITY_PROFILE}").fetchall()
     assert len(stored) == len(profile) == len(FIELDS)
     text = repr(stored) + profile.to_csv()
     for value in PERSONAL_VALUES:
@@ -473,7 +473,7 @@ def test_demo_report_shows_no_personal_value(demo_project: ProjectConfig) -> Non
     personal |= {"date_of_birth", *IDENTIFIER_FIELDS}
     con = duckdb.connect(str(demo_project.warehouse), read_only=True)
     try:
-        profile = repr(con.execute(f"SELECT * FROM {PROFILE_TABLE}").fetchall())
+        profile = repr(con.execute(f"SELECT * FROM {DATA_QUALITY_PROFILE}").fetchall())
         places = _raw_values(con, demo_project, set(UNMASKED_FIELDS))
         values = {v for v in _raw_values(con, demo_project, personal) if len(v) >= 6} - places
     finally:

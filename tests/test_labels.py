@@ -17,11 +17,10 @@ import pytest
 from assets.evaluation import build_labelling_assets
 from benchmarks.accuracy import FAKE_1000_DOB_RANGE, FAKE_1000_FILE, shared_data_dir
 from linkage.config.project import ProjectConfig
+from linkage.tables import CLERICAL_LABEL_MATCHES, CLERICAL_LABELS
 from orchestration.build import build_assets, build_resources
 from tests.projects import write_project_file
 from training.labels import (
-    LABEL_MATCHES_VIEW,
-    LABELS_TABLE,
     LabelsError,
     evaluate_against_labels,
     labels_judged_pairs_sql,
@@ -75,7 +74,7 @@ def _write_labels(folder: Path, rows: list[dict], name: str = "labels.csv") -> P
 def _labels(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     return con.execute(
         "SELECT unique_id_l, unique_id_r, clerical_match_score, is_match, label_rows "
-        f"FROM {LABELS_TABLE} ORDER BY ALL"
+        f"FROM {CLERICAL_LABELS} ORDER BY ALL"
     ).fetchall()
 
 
@@ -152,7 +151,7 @@ def test_repeated_pairs_are_averaged_and_self_pairs_dropped(
     # (1.0 + 0.4) / 2 = 0.7 < 0.8: not a match.
     assert (summary.rows, summary.pairs, summary.repeated_rows, summary.self_pairs) == (3, 1, 1, 1)
     assert _labels(warehouse) == [("crm:1", "crm:2", pytest.approx(0.7), False, 2)]
-    assert warehouse.execute(f"SELECT count(*) FROM {LABEL_MATCHES_VIEW}").fetchall() == [(0,)]
+    assert warehouse.execute(f"SELECT count(*) FROM {CLERICAL_LABEL_MATCHES}").fetchall() == [(0,)]
 
 
 @pytest.mark.parametrize(
@@ -358,10 +357,10 @@ def test_fake_1000_labels_import(
         )
         rows = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE is_match), "
-            f"count(*) FILTER (WHERE unique_id_l NOT LIKE 'fake_1000:%') FROM {LABELS_TABLE}"
+            f"count(*) FILTER (WHERE unique_id_l NOT LIKE 'fake_1000:%') FROM {CLERICAL_LABELS}"
         ).fetchall()[0]
         quarantined = con.execute(
-            f"SELECT count(*) FROM {LABELS_TABLE} WHERE unique_id_l NOT IN "
+            f"SELECT count(*) FROM {CLERICAL_LABELS} WHERE unique_id_l NOT IN "
             "(SELECT unique_id FROM customer_records) OR unique_id_r NOT IN "
             "(SELECT unique_id FROM customer_records)"
         ).fetchall()[0][0]
@@ -410,7 +409,7 @@ def test_labels_estimate_m(fake_1000_ingested: ProjectConfig, tmp_path: Path) ->
         labelled = train_linkage_model(
             con,
             "customer_records",
-            TrainingOptions(labels_table=LABEL_MATCHES_VIEW),
+            TrainingOptions(labels_table=CLERICAL_LABEL_MATCHES),
             tmp_path / "b",
         )
     finally:
@@ -451,7 +450,7 @@ def test_labels_evaluate_the_pipeline_and_labelling_tool_writes_html(
         metrics = dict(con.execute("SELECT metric, value FROM linkage_evaluation").fetchall())
         evidence = con.execute("SELECT DISTINCT evidence FROM evaluation_worst_pairs").fetchall()
         labelled = set(
-            con.execute(f"SELECT unique_id_l, unique_id_r FROM {LABELS_TABLE}").fetchall()
+            con.execute(f"SELECT unique_id_l, unique_id_r FROM {CLERICAL_LABELS}").fetchall()
         )
     finally:
         con.close()

@@ -116,11 +116,11 @@ def test_status_must_be_known(tmp_path: Path) -> None:
 def test_the_application_never_updates_or_deletes_ledger_rows() -> None:
     """Append-only: no module writes to linkage_runs except by INSERT."""
     writes = re.compile(r"\b(UPDATE|DELETE|TRUNCATE|DROP|REPLACE TABLE)\b")
-    ledger = re.compile(r"linkage_runs|LEDGER_TABLE")
+    ledger = re.compile(r"linkage_runs|LINKAGE_RUNS")
     offenders = [
         f"{path.relative_to(ROOT)}: {line.strip()}"
         for folder in ("linkage", "training", "assets", "orchestration")
-        for path in (ROOT / folder).glob("*.py")
+        for path in (ROOT / folder).rglob("*.py")
         for line in path.read_text(encoding="utf-8").splitlines()
         if writes.search(line) and ledger.search(line)
     ]

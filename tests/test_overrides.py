@@ -11,7 +11,6 @@ import duckdb
 import pytest
 
 from linkage.cluster.overrides import (
-    OVERRIDES_TABLE,
     OverrideError,
     cluster_with_overrides,
     effective_overrides,
@@ -21,6 +20,7 @@ from linkage.cluster.overrides import (
     record_decision,
 )
 from linkage.config.project import ProjectConfig
+from linkage.tables import STEWARD_OVERRIDES
 from orchestration.cli import main
 
 RECORDS = [f"crm:{i}" for i in range(1, 7)]
@@ -384,7 +384,7 @@ def test_cli_load_reads_the_configured_csv_once(cli_project, capsys) -> None:
     assert _meld(cli_project, "load") == 0
     assert "1 decision(s), 0 new, 1 known" in capsys.readouterr().out
     with duckdb.connect(str(cli_project.warehouse), read_only=True) as connection:
-        rows = connection.execute(f"SELECT origin FROM {OVERRIDES_TABLE}").fetchall()
+        rows = connection.execute(f"SELECT origin FROM {STEWARD_OVERRIDES}").fetchall()
     assert rows == [("csv:overrides.csv",)]
 
 

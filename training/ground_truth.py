@@ -19,10 +19,9 @@ from pathlib import Path
 import duckdb
 
 from linkage.ingest.deliveries import SourceError, find_source_files
+from linkage.tables import GROUND_TRUTH
 from linkage.warehouse import quote
 from training.evaluate import ClusterScores, evaluate_clusters
-
-TRUTH_TABLE = "ground_truth"
 
 
 def load_truth(
@@ -55,13 +54,13 @@ def load_truth(
                 f"the file has columns {columns}"
             )
     con.execute(
-        f"CREATE OR REPLACE TABLE {TRUTH_TABLE} AS SELECT DISTINCT "
+        f"CREATE OR REPLACE TABLE {GROUND_TRUTH} AS SELECT DISTINCT "
         f"CAST({quote(source_column)} AS VARCHAR) || ':' || CAST({quote(id_column)} AS VARCHAR) "
         f"AS unique_id, CAST({quote(entity_column)} AS VARCHAR) AS entity_id "
         f"FROM {reader} WHERE {quote(id_column)} IS NOT NULL",
         [str(files[0])],
     )
-    return int(con.execute(f"SELECT count(*) FROM {TRUTH_TABLE}").fetchall()[0][0])
+    return int(con.execute(f"SELECT count(*) FROM {GROUND_TRUTH}").fetchall()[0][0])
 
 
 def evaluate_against_truth(
@@ -77,11 +76,11 @@ def evaluate_against_truth(
     """
     rows = con.execute(
         f"SELECT c.customer_id, t.entity_id FROM {quote(clusters_table)} AS c "
-        f"JOIN {TRUTH_TABLE} AS t USING (unique_id) ORDER BY c.unique_id"
+        f"JOIN {GROUND_TRUTH} AS t USING (unique_id) ORDER BY c.unique_id"
     ).fetchall()
     unknown = con.execute(
         f"SELECT count(*) FROM {quote(clusters_table)} "
-        f"WHERE unique_id NOT IN (SELECT unique_id FROM {TRUTH_TABLE})"
+        f"WHERE unique_id NOT IN (SELECT unique_id FROM {GROUND_TRUTH})"
     ).fetchall()[0][0]
     if not rows:
         raise ValueError("no clustered record appears in the ground truth")
@@ -97,7 +96,7 @@ def count_true_pairs(con: duckdb.DuckDBPyConnection, clusters_table: str) -> int
     """
     rows = con.execute(
         "SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM ("
-        f"SELECT t.entity_id, count(*) AS n FROM {TRUTH_TABLE} AS t "
+        f"SELECT t.entity_id, count(*) AS n FROM {GROUND_TRUTH} AS t "
         f"JOIN {quote(clusters_table)} AS c USING (unique_id) GROUP BY t.entity_id)"
     ).fetchall()
     return int(rows[0][0])
@@ -114,8 +113,8 @@ def truth_judged_pairs_sql(pairs_table: str, clusters_table: str) -> str:
         "p.link_veto IS NULL AS linkable, cl.customer_id = cr.customer_id AS same_customer, "
         "tl.entity_id = tr.entity_id AS is_match "
         f"FROM {quote(pairs_table)} AS p "
-        f"JOIN {TRUTH_TABLE} AS tl ON tl.unique_id = p.unique_id_l "
-        f"JOIN {TRUTH_TABLE} AS tr ON tr.unique_id = p.unique_id_r "
+        f"JOIN {GROUND_TRUTH} AS tl ON tl.unique_id = p.unique_id_l "
+        f"JOIN {GROUND_TRUTH} AS tr ON tr.unique_id = p.unique_id_r "
         f"JOIN {quote(clusters_table)} AS cl ON cl.unique_id = p.unique_id_l "
         f"JOIN {quote(clusters_table)} AS cr ON cr.unique_id = p.unique_id_r"
     )

@@ -44,13 +44,12 @@ import duckdb
 import pandas as pd
 from splink import DuckDBAPI, Linker
 
+from linkage.tables import CLERICAL_LABEL_MATCHES, CLERICAL_LABELS
 from linkage.warehouse import drop_splink_tables, quote, table_exists
 from training.evaluate import PairScores, score_pairs
 
 logger = logging.getLogger(__name__)
 
-LABELS_TABLE = "clerical_labels"
-LABEL_MATCHES_VIEW = "clerical_label_matches"
 REQUIRED_COLUMNS = ("unique_id_l", "unique_id_r", "clerical_match_score")
 EXAMPLES_IN_ERRORS = 5
 """How many offending rows an error message lists."""
@@ -266,7 +265,7 @@ def load_labels(
     con.register(_FRAME, pairs)
     try:
         con.execute(
-            f"CREATE OR REPLACE TABLE {LABELS_TABLE} AS SELECT unique_id_l, unique_id_r, "
+            f"CREATE OR REPLACE TABLE {CLERICAL_LABELS} AS SELECT unique_id_l, unique_id_r, "
             "avg(clerical_match_score) AS clerical_match_score, "
             "avg(clerical_match_score) >= ? AS is_match, count(*) AS label_rows "
             f"FROM {_FRAME} GROUP BY unique_id_l, unique_id_r ORDER BY unique_id_l, unique_id_r",
@@ -275,11 +274,11 @@ def load_labels(
     finally:
         con.unregister(_FRAME)
     con.execute(
-        f"CREATE OR REPLACE VIEW {LABEL_MATCHES_VIEW} AS SELECT unique_id_l, unique_id_r, "
-        f"clerical_match_score FROM {LABELS_TABLE} WHERE is_match"
+        f"CREATE OR REPLACE VIEW {CLERICAL_LABEL_MATCHES} AS SELECT unique_id_l, unique_id_r, "
+        f"clerical_match_score FROM {CLERICAL_LABELS} WHERE is_match"
     )
     kept, matches = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE is_match) FROM {LABELS_TABLE}"
+        f"SELECT count(*), count(*) FILTER (WHERE is_match) FROM {CLERICAL_LABELS}"
     ).fetchall()[0]
     summary = LabelsSummary(
         rows=len(frame),
@@ -313,7 +312,7 @@ def labels_judged_pairs_sql(pairs_table: str, clusters_table: str) -> str:
         "p.match_weight, p.match_probability, "
         "(p.unique_id_l IS NOT NULL AND p.link_veto IS NULL) AS linkable, "
         "cl.customer_id = cr.customer_id AS same_customer, l.is_match "
-        f"FROM {LABELS_TABLE} AS l "
+        f"FROM {CLERICAL_LABELS} AS l "
         f"JOIN {clusters} AS cl ON cl.unique_id = l.unique_id_l "
         f"JOIN {clusters} AS cr ON cr.unique_id = l.unique_id_r "
         f"LEFT JOIN {pairs} AS p ON least(p.unique_id_l, p.unique_id_r) = l.unique_id_l "
@@ -374,7 +373,7 @@ def evaluate_against_labels(
         f"match_probability IS NOT NULL FROM ({judged})",
         [threshold],
     ).fetchall()
-    total = con.execute(f"SELECT count(*) FROM {LABELS_TABLE}").fetchall()[0][0]
+    total = con.execute(f"SELECT count(*) FROM {CLERICAL_LABELS}").fetchall()[0][0]
     if not rows:
         raise ValueError(f"none of the {total} labelled pairs has both records in {clusters_table}")
     actual = [bool(row[2]) for row in rows]
@@ -441,9 +440,9 @@ def write_labelling_tool(
 
     centre = match_weight(threshold)
     exclude = ""
-    if table_exists(con, LABELS_TABLE):
+    if table_exists(con, CLERICAL_LABELS):
         exclude = (
-            f"AND NOT EXISTS (SELECT 1 FROM {LABELS_TABLE} AS l "
+            f"AND NOT EXISTS (SELECT 1 FROM {CLERICAL_LABELS} AS l "
             "WHERE l.unique_id_l = least(p.unique_id_l, p.unique_id_r) "
             "AND l.unique_id_r = greatest(p.unique_id_l, p.unique_id_r))"
         )

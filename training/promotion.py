@@ -33,6 +33,7 @@ import duckdb
 from mlflow.tracking import MlflowClient
 
 from linkage.model.store import StoredModel, model_by_version
+from linkage.tables import MODEL_PROMOTIONS
 from linkage.warehouse import quote, table_exists
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-PROMOTIONS_TABLE = "model_promotions"
 MODEL_ARTIFACT_DIR = "model"
 """Run artifact folder holding the Splink model JSON (see ``log_training_run``)."""
 
@@ -190,10 +190,10 @@ def recorded_score(
         recorded_score(con, "meld-linkage", "2", "cluster_f1")  # 0.937, or None
         ```
     """
-    if not table_exists(con, PROMOTIONS_TABLE):
+    if not table_exists(con, MODEL_PROMOTIONS):
         return None
     rows = con.execute(
-        f"SELECT challenger_score FROM {quote(PROMOTIONS_TABLE)} "
+        f"SELECT challenger_score FROM {quote(MODEL_PROMOTIONS)} "
         "WHERE model_name = ? AND challenger_version = ? AND metric = ? "
         "ORDER BY decided_at DESC LIMIT 1",
         [model_name, version, metric],
@@ -334,13 +334,13 @@ def _model_from_mlflow(target: MlflowTarget, name: str, version: str) -> StoredM
 
 def _append_decision(con: duckdb.DuckDBPyConnection, decision: PromotionDecision) -> None:
     con.execute(
-        f"CREATE TABLE IF NOT EXISTS {quote(PROMOTIONS_TABLE)} ("
+        f"CREATE TABLE IF NOT EXISTS {quote(MODEL_PROMOTIONS)} ("
         "decided_at TIMESTAMP, model_name VARCHAR, challenger_version VARCHAR, "
         "champion_version_before VARCHAR, metric VARCHAR, challenger_score DOUBLE, "
         "champion_score DOUBLE, tolerance DOUBLE, promoted BOOLEAN, reason VARCHAR)"
     )
     con.execute(
-        f"INSERT INTO {quote(PROMOTIONS_TABLE)} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {quote(MODEL_PROMOTIONS)} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             datetime.now(timezone.utc).replace(tzinfo=None),
             decision.model_name,

@@ -26,11 +26,11 @@ import duckdb
 
 from linkage.cluster.overrides import effective_overrides
 from linkage.cluster.stable_ids import CUSTOMER_ID_TABLES
+from linkage.tables import MERGE_EVIDENCE
 from linkage.warehouse import quote, table_exists
 
 logger = logging.getLogger(__name__)
 
-MERGE_EVIDENCE_TABLE = "merge_evidence"
 EVIDENCE_PER_MERGE = 3
 _COLUMNS = {
     "run_id": "VARCHAR",
@@ -104,7 +104,7 @@ class RunChanges:
 
 def _ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     columns = ", ".join(f"{quote(name)} {kind}" for name, kind in _COLUMNS.items())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {quote(MERGE_EVIDENCE_TABLE)} ({columns})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {quote(MERGE_EVIDENCE)} ({columns})")
 
 
 def record_merge_evidence(
@@ -156,9 +156,9 @@ def record_merge_evidence(
         "WHERE h.run_id = $run_id AND h.event = 'merged'",
         {"run_id": run_id},
     )
-    before = con.execute(f"SELECT count(*) FROM {quote(MERGE_EVIDENCE_TABLE)}").fetchall()[0][0]
+    before = con.execute(f"SELECT count(*) FROM {quote(MERGE_EVIDENCE)}").fetchall()[0][0]
     con.execute(
-        f"INSERT INTO {quote(MERGE_EVIDENCE_TABLE)} "
+        f"INSERT INTO {quote(MERGE_EVIDENCE)} "
         "SELECT $run_id, survivor_id, merged_id, rank, unique_id_l, unique_id_r, "
         "match_weight, match_probability, 'model_link' FROM ("
         "  SELECT a.survivor_id, a.merged_id, p.unique_id_l, p.unique_id_r, "
@@ -175,14 +175,14 @@ def record_merge_evidence(
     )
     unexplained = con.execute(
         "SELECT DISTINCT merged_id FROM __meld_merge_sides "
-        f"ANTI JOIN {quote(MERGE_EVIDENCE_TABLE)} AS e "
+        f"ANTI JOIN {quote(MERGE_EVIDENCE)} AS e "
         "ON e.run_id = $run_id AND e.merged_id = __meld_merge_sides.merged_id",
         {"run_id": run_id},
     ).fetchall()
     if unexplained:
         _append_must_links(con, run_id, {row[0] for row in unexplained}, per_merge)
     con.execute("DROP TABLE IF EXISTS __meld_merge_sides")
-    after = con.execute(f"SELECT count(*) FROM {quote(MERGE_EVIDENCE_TABLE)}").fetchall()[0][0]
+    after = con.execute(f"SELECT count(*) FROM {quote(MERGE_EVIDENCE)}").fetchall()[0][0]
     return int(after - before)
 
 
@@ -212,7 +212,7 @@ def _append_must_links(
             )
     if rows:
         con.executemany(
-            f"INSERT INTO {quote(MERGE_EVIDENCE_TABLE)} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            f"INSERT INTO {quote(MERGE_EVIDENCE)} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )
 
 
@@ -258,12 +258,12 @@ def run_changes(
                 {"run_id": run_id, **cap},
             ).fetchall()
         ]
-    if table_exists(con, MERGE_EVIDENCE_TABLE):
+    if table_exists(con, MERGE_EVIDENCE):
         changes.merges = [
             MergeEvidence(*r)
             for r in con.execute(
                 "SELECT survivor_id, merged_id, rank, unique_id_l, unique_id_r, match_weight, "
-                f"match_probability, evidence FROM {quote(MERGE_EVIDENCE_TABLE)} "
+                f"match_probability, evidence FROM {quote(MERGE_EVIDENCE)} "
                 "WHERE run_id = ? ORDER BY merged_id, rank",
                 [run_id],
             ).fetchall()

@@ -40,14 +40,17 @@ import duckdb
 import pyarrow as pa
 from splink import DuckDBAPI, Linker
 
-from linkage.cluster.clustering import (
-    REFUSED_LINKS_TABLE,
-    apply_link_vetoes,
-)
+from linkage.cluster.clustering import apply_link_vetoes
 from linkage.cluster.overrides import MUST_LINK, Override, effective_overrides, list_overrides
 from linkage.ingest.data_quality import mask_value
 from linkage.master.customer_view import mask_reference
 from linkage.model.store import StoredModel, scoring_model
+from linkage.tables import (
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_RECORDS,
+    PAIRWISE_MATCHES,
+    REFUSED_LINKS,
+)
 from linkage.warehouse import quote, table_exists
 
 __all__ = [
@@ -59,14 +62,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-RECORDS_TABLE = "customer_records"
-PAIRS_TABLE = "pairwise_matches"
-CLUSTERS_TABLE = "customer_clusters"
-ID_REGISTRY_TABLE = "customer_ids"
-ID_HISTORY_TABLE = "customer_id_history"
-RECORD_MOVES_TABLE = "customer_record_moves"
-GRAPH_METRICS_TABLE = "customer_graph_metrics"
 
 
 _SCORED = "__meld_explain_scored"
@@ -322,17 +317,17 @@ def explain_pair(
     """
     if record_a == record_b:
         raise ValueError(f"explain two different records; both are {record_a!r}")
-    require_tables(con, RECORDS_TABLE)
+    require_tables(con, CUSTOMER_RECORDS)
     left, right = sorted((record_a, record_b))
     records = con.sql(
-        f"SELECT * FROM {quote(RECORDS_TABLE)} WHERE unique_id IN (?, ?) ORDER BY unique_id",
+        f"SELECT * FROM {quote(CUSTOMER_RECORDS)} WHERE unique_id IN (?, ?) ORDER BY unique_id",
         params=[left, right],
     ).to_arrow_table()
     found = set(records.column("unique_id").to_pylist())
     missing = [r for r in (left, right) if r not in found]
     if missing:
         raise ExplainError(
-            f"no record {', '.join(repr(m) for m in missing)} in {RECORDS_TABLE}; "
+            f"no record {', '.join(repr(m) for m in missing)} in {CUSTOMER_RECORDS}; "
             "records are named <source>:<source_record_id>"
         )
     stored = scoring_model_or_error(con)
@@ -459,11 +454,11 @@ def _tf_columns(model: dict[str, Any]) -> list[str]:
 
 def _stored_pair(con: duckdb.DuckDBPyConnection, left: str, right: str) -> dict[str, Any] | None:
     """The run's scored row of the pair, if the run scored it."""
-    if not table_exists(con, PAIRS_TABLE):
+    if not table_exists(con, PAIRWISE_MATCHES):
         return None
     rows = fetch_dicts(
         con,
-        f"SELECT * FROM {quote(PAIRS_TABLE)} WHERE (unique_id_l = $1 AND unique_id_r = $2) "
+        f"SELECT * FROM {quote(PAIRWISE_MATCHES)} WHERE (unique_id_l = $1 AND unique_id_r = $2) "
         "OR (unique_id_l = $2 AND unique_id_r = $1)",
         [left, right],
     )
@@ -484,7 +479,7 @@ def _with_term_frequencies(
                 continue
             share = con.execute(
                 f"SELECT CAST(count(*) FILTER (WHERE {quote(column)} = ?) AS DOUBLE) "
-                f"/ count({quote(column)}) FROM {quote(RECORDS_TABLE)}",
+                f"/ count({quote(column)}) FROM {quote(CUSTOMER_RECORDS)}",
                 [value],
             ).fetchall()[0][0]
             frequencies.append(share)
@@ -569,11 +564,11 @@ def _shown(column: str, value: Any, mask: bool) -> Any:
 
 
 def _customers(con: duckdb.DuckDBPyConnection, records: Sequence[str]) -> dict[str, str]:
-    if not table_exists(con, CLUSTERS_TABLE):
+    if not table_exists(con, CUSTOMER_CLUSTERS):
         return {}
     return dict(
         con.execute(
-            f"SELECT unique_id, customer_id FROM {quote(CLUSTERS_TABLE)} "
+            f"SELECT unique_id, customer_id FROM {quote(CUSTOMER_CLUSTERS)} "
             "WHERE list_contains(?, unique_id)",
             [list(records)],
         ).fetchall()
@@ -594,7 +589,7 @@ def _pair_overrides(
 ) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
     """The decision in force between the records, the pair's decision history and the
     unmerges in force of either record."""
-    overrides = effective_overrides(con, records_table=RECORDS_TABLE)
+    overrides = effective_overrides(con, records_table=CUSTOMER_RECORDS)
     in_force = overrides.for_pair(left, right)
     decision = (
         {"decision": in_force.decision, "override": override_json(in_force.override, mask=mask)}
@@ -614,13 +609,13 @@ def _pair_overrides(
 def _refusals(
     con: duckdb.DuckDBPyConnection, left: str, right: str, *, mask: bool
 ) -> tuple[dict[str, Any], ...]:
-    if not table_exists(con, REFUSED_LINKS_TABLE):
+    if not table_exists(con, REFUSED_LINKS):
         return ()
     rows = fetch_dicts(
         con,
         "SELECT CASE WHEN least(unique_id_l, unique_id_r) = $1 "
         "AND greatest(unique_id_l, unique_id_r) = $2 THEN 'link' ELSE 'forbidden_pair' END "
-        f"AS role, * FROM {quote(REFUSED_LINKS_TABLE)} "
+        f"AS role, * FROM {quote(REFUSED_LINKS)} "
         "WHERE (least(unique_id_l, unique_id_r) = $1 AND greatest(unique_id_l, unique_id_r) = $2) "
         "OR (least(cannot_link_l, cannot_link_r) = $1 "
         "AND greatest(cannot_link_l, cannot_link_r) = $2)",

@@ -25,13 +25,6 @@ from typing import Any
 import duckdb
 
 from linkage.audit.explain import (
-    CLUSTERS_TABLE,
-    GRAPH_METRICS_TABLE,
-    ID_HISTORY_TABLE,
-    ID_REGISTRY_TABLE,
-    PAIRS_TABLE,
-    RECORD_MOVES_TABLE,
-    RECORDS_TABLE,
     ExplainError,
     fetch_dicts,
     override_json,
@@ -42,6 +35,15 @@ from linkage.audit.explain import (
 from linkage.cluster.clustering import bridges_and_components
 from linkage.cluster.overrides import MUST_LINK, Override, effective_overrides
 from linkage.master.customer_view import RECORD_DISPLAY_COLUMNS, mask_reference, masked_record
+from linkage.tables import (
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_GRAPH_METRICS,
+    CUSTOMER_ID_HISTORY,
+    CUSTOMER_IDS,
+    CUSTOMER_RECORD_MOVES,
+    CUSTOMER_RECORDS,
+    PAIRWISE_MATCHES,
+)
 from linkage.warehouse import quote, table_columns, table_exists
 
 __all__ = ["CustomerEdge", "CustomerExplanation", "explain_customer"]
@@ -189,22 +191,21 @@ def explain_customer(
         [e for e in customer.edges if e.bridge]
         ```
     """
-    require_tables(con, RECORDS_TABLE, CLUSTERS_TABLE)
+    require_tables(con, CUSTOMER_RECORDS, CUSTOMER_CLUSTERS)
     stored = scoring_model_or_error(con)
     registry = _registry_row(con, customer_id)
-    columns = set(table_columns(con, RECORDS_TABLE))
+    columns = set(table_columns(con, CUSTOMER_RECORDS))
     shown = [c for c in RECORD_DISPLAY_COLUMNS if c in columns]
     records = fetch_dicts(
         con,
         "SELECT " + ", ".join(f"r.{quote(c)}" for c in shown) + " "
-        f"FROM {quote(CLUSTERS_TABLE)} AS c JOIN {quote(RECORDS_TABLE)} AS r USING (unique_id) "
+        f"FROM {quote(CUSTOMER_CLUSTERS)} AS c "
+        f"JOIN {quote(CUSTOMER_RECORDS)} AS r USING (unique_id) "
         "WHERE c.customer_id = ? ORDER BY r.unique_id",
         [customer_id],
     )
     if registry is None and not records:
-        raise ExplainError(
-            f"no customer {customer_id!r} in {CLUSTERS_TABLE} or {ID_REGISTRY_TABLE}"
-        )
+        raise ExplainError(f"no customer {customer_id!r} in {CUSTOMER_CLUSTERS} or {CUSTOMER_IDS}")
     status = str(registry["status"]) if registry else "active"
     merged_into = registry.get("merged_into") if registry else None
     member_ids = [str(r["unique_id"]) for r in records]
@@ -216,30 +217,30 @@ def explain_customer(
     history = (
         fetch_dicts(
             con,
-            f"SELECT * FROM {quote(ID_HISTORY_TABLE)} WHERE id = ? OR related_id = ? "
+            f"SELECT * FROM {quote(CUSTOMER_ID_HISTORY)} WHERE id = ? OR related_id = ? "
             "ORDER BY event_at, id",
             [customer_id, customer_id],
         )
-        if table_exists(con, ID_HISTORY_TABLE)
+        if table_exists(con, CUSTOMER_ID_HISTORY)
         else []
     )
     moves = (
         fetch_dicts(
             con,
-            f"SELECT * FROM {quote(RECORD_MOVES_TABLE)} WHERE from_id = ? OR to_id = ? "
+            f"SELECT * FROM {quote(CUSTOMER_RECORD_MOVES)} WHERE from_id = ? OR to_id = ? "
             "ORDER BY moved_at, member",
             [customer_id, customer_id],
         )
-        if table_exists(con, RECORD_MOVES_TABLE)
+        if table_exists(con, CUSTOMER_RECORD_MOVES)
         else []
     )
     metrics = (
         fetch_dicts(
             con,
-            f"SELECT * FROM {quote(GRAPH_METRICS_TABLE)} WHERE customer_id = ?",
+            f"SELECT * FROM {quote(CUSTOMER_GRAPH_METRICS)} WHERE customer_id = ?",
             [customer_id],
         )
-        if table_exists(con, GRAPH_METRICS_TABLE)
+        if table_exists(con, CUSTOMER_GRAPH_METRICS)
         else []
     )
     return CustomerExplanation(
@@ -276,9 +277,9 @@ def explain_customer(
 
 
 def _registry_row(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, Any] | None:
-    if not table_exists(con, ID_REGISTRY_TABLE):
+    if not table_exists(con, CUSTOMER_IDS):
         return None
-    rows = fetch_dicts(con, f"SELECT * FROM {quote(ID_REGISTRY_TABLE)} WHERE id = ?", [customer_id])
+    rows = fetch_dicts(con, f"SELECT * FROM {quote(CUSTOMER_IDS)} WHERE id = ?", [customer_id])
     return rows[0] if rows else None
 
 
@@ -312,14 +313,14 @@ def _customer_links(
     con: duckdb.DuckDBPyConnection, customer_id: str, threshold: float
 ) -> list[_Link]:
     """Pairs of the customer's records at or above ``threshold``, strongest first."""
-    if not table_exists(con, PAIRS_TABLE):
+    if not table_exists(con, PAIRWISE_MATCHES):
         return []
-    veto = "p.link_veto" if "link_veto" in table_columns(con, PAIRS_TABLE) else "NULL"
+    veto = "p.link_veto" if "link_veto" in table_columns(con, PAIRWISE_MATCHES) else "NULL"
     rows = con.execute(
         f"SELECT p.unique_id_l, p.unique_id_r, p.match_weight, p.match_probability, {veto} "
-        f"FROM {quote(PAIRS_TABLE)} AS p "
-        f"JOIN {quote(CLUSTERS_TABLE)} AS l ON l.unique_id = p.unique_id_l "
-        f"JOIN {quote(CLUSTERS_TABLE)} AS r ON r.unique_id = p.unique_id_r "
+        f"FROM {quote(PAIRWISE_MATCHES)} AS p "
+        f"JOIN {quote(CUSTOMER_CLUSTERS)} AS l ON l.unique_id = p.unique_id_l "
+        f"JOIN {quote(CUSTOMER_CLUSTERS)} AS r ON r.unique_id = p.unique_id_r "
         "WHERE l.customer_id = $1 AND r.customer_id = $1 AND p.match_probability >= $2 "
         "AND p.unique_id_l <> p.unique_id_r "
         "ORDER BY p.match_weight DESC, p.unique_id_l, p.unique_id_r",
@@ -382,7 +383,7 @@ def _must_links(con: duckdb.DuckDBPyConnection, members: set[str]) -> list[Overr
     """Must-link decisions in force between two of ``members``."""
     if not members:
         return []
-    overrides = effective_overrides(con, records_table=RECORDS_TABLE)
+    overrides = effective_overrides(con, records_table=CUSTOMER_RECORDS)
     return [
         p.override
         for key, p in sorted(overrides.pairs.items())

@@ -33,18 +33,16 @@ from typing import Any
 
 import duckdb
 
+from linkage.tables import LINKAGE_RUNS
 from linkage.warehouse import quote, table_exists
 
 logger = logging.getLogger(__name__)
 
-LEDGER_TABLE = "linkage_runs"
 GENESIS_HASH = "0" * 64
-LEDGER_HEAD_FILE = "audit/ledger_head.txt"
-"""Head file, relative to the project's artifacts folder."""
 STATUSES = ("succeeded", "failed")
 
 _DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(LEDGER_TABLE)} ("
+    f"CREATE TABLE IF NOT EXISTS {quote(LINKAGE_RUNS)} ("
     "seq BIGINT NOT NULL PRIMARY KEY, "
     "run_id VARCHAR NOT NULL, "
     "status VARCHAR NOT NULL, "
@@ -163,7 +161,7 @@ def append_run(
     con.execute("BEGIN TRANSACTION")
     try:
         last = con.execute(
-            f"SELECT seq, row_hash FROM {quote(LEDGER_TABLE)} ORDER BY seq DESC LIMIT 1"
+            f"SELECT seq, row_hash FROM {quote(LINKAGE_RUNS)} ORDER BY seq DESC LIMIT 1"
         ).fetchall()
         seq, prev = (int(last[0][0]) + 1, last[0][1]) if last else (1, GENESIS_HASH)
         digest = row_hash(
@@ -175,7 +173,7 @@ def append_run(
             prev_hash=prev,
         )
         con.execute(
-            f"INSERT INTO {quote(LEDGER_TABLE)} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {quote(LINKAGE_RUNS)} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [seq, run_id, status, when, entry_text, prev, digest],
         )
         con.execute("COMMIT")
@@ -192,18 +190,18 @@ def append_run(
 
 def ledger_rows(con: duckdb.DuckDBPyConnection) -> list[LedgerRow]:
     """Every ledger row, oldest first (empty when there is no ledger yet)."""
-    if not table_exists(con, LEDGER_TABLE):
+    if not table_exists(con, LINKAGE_RUNS):
         return []
-    rows = con.execute(f"SELECT {_COLUMNS} FROM {quote(LEDGER_TABLE)} ORDER BY seq").fetchall()
+    rows = con.execute(f"SELECT {_COLUMNS} FROM {quote(LINKAGE_RUNS)} ORDER BY seq").fetchall()
     return [LedgerRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
 
 def has_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str | None = None) -> bool:
     """Whether the ledger holds a row for ``run_id`` (with ``status``, when given)."""
-    if not table_exists(con, LEDGER_TABLE):
+    if not table_exists(con, LINKAGE_RUNS):
         return False
     found = con.execute(
-        f"SELECT count(*) FROM {quote(LEDGER_TABLE)} WHERE run_id = $run_id "
+        f"SELECT count(*) FROM {quote(LINKAGE_RUNS)} WHERE run_id = $run_id "
         "AND ($status IS NULL OR status = $status)",
         {"run_id": run_id, "status": status},
     ).fetchall()

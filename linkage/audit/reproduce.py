@@ -31,20 +31,18 @@ import duckdb
 
 from linkage.audit.run_entry import scoring_input_sha256
 from linkage.audit.run_facts import partition_sha256
-from linkage.cluster.overrides import (
-    OVERRIDES_TABLE,
-    UNMERGE_RESOLUTIONS_TABLE,
-    cluster_with_overrides,
-    ensure_override_tables,
-)
+from linkage.cluster.overrides import cluster_with_overrides, ensure_override_tables
 from linkage.model.scoring import predict_pairs
 from linkage.model.store import model_by_version
+from linkage.tables import CUSTOMER_CLUSTERS, STEWARD_OVERRIDES, STEWARD_UNMERGE_RESOLUTIONS
 from linkage.warehouse import quote, table_exists
 
 logger = logging.getLogger(__name__)
 
-REPRODUCED_CLUSTERS = "customer_clusters"
-_OVERRIDE_TIME_COLUMNS = {OVERRIDES_TABLE: "recorded_at", UNMERGE_RESOLUTIONS_TABLE: "resolved_at"}
+_OVERRIDE_TIME_COLUMNS = {
+    STEWARD_OVERRIDES: "recorded_at",
+    STEWARD_UNMERGE_RESOLUTIONS: "resolved_at",
+}
 
 
 @dataclass
@@ -127,7 +125,7 @@ def _copy_overrides(
             n = copy_table(
                 source, scratch, table, where=f"{quote(column)} <= $until", params={"until": until}
             )
-            copied += n if table == OVERRIDES_TABLE else 0
+            copied += n if table == STEWARD_OVERRIDES else 0
     return copied
 
 
@@ -141,7 +139,7 @@ def _differing_records(scratch: duckdb.DuckDBPyConnection, snapshot: Path) -> in
             "  OVER (PARTITION BY customer_id) AS grp FROM __meld_recorded"
             "), rep AS ("
             "  SELECT unique_id, string_agg(unique_id, ',' ORDER BY unique_id) "
-            f"  OVER (PARTITION BY customer_id) AS grp FROM {quote(REPRODUCED_CLUSTERS)}"
+            f"  OVER (PARTITION BY customer_id) AS grp FROM {quote(CUSTOMER_CLUSTERS)}"
             ") SELECT count(*) FROM rec FULL JOIN rep USING (unique_id) "
             "WHERE rec.grp IS DISTINCT FROM rep.grp"
         ).fetchall()
@@ -207,13 +205,13 @@ def rescore_and_cluster(
         records_table="customer_records",
         pairs_table="pairwise_matches",
         threshold=float(outcome.match_threshold or stored.match_threshold),
-        out_table=REPRODUCED_CLUSTERS,
+        out_table=CUSTOMER_CLUSTERS,
         method=str(outcome.clustering_method),
     )
-    outcome.partition_sha256_reproduced = partition_sha256(scratch, REPRODUCED_CLUSTERS)
+    outcome.partition_sha256_reproduced = partition_sha256(scratch, CUSTOMER_CLUSTERS)
     outcome.customers_reproduced = int(
         scratch.execute(
-            f"SELECT count(DISTINCT customer_id) FROM {quote(REPRODUCED_CLUSTERS)}"
+            f"SELECT count(DISTINCT customer_id) FROM {quote(CUSTOMER_CLUSTERS)}"
         ).fetchall()[0][0]
     )
     outcome.identical = outcome.partition_sha256_reproduced == outcome.partition_sha256_recorded

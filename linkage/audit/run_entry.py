@@ -39,12 +39,12 @@ from linkage.audit.run_facts import (
     table_sha256,
 )
 from linkage.model.store import scoring_model
+from linkage.tables import CUSTOMER_RECORDS
 from linkage.warehouse import table_columns, table_exists
 
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 4000
-SCORING_INPUT_TABLE = "customer_records"
 NOT_SCORING_INPUT = frozenset({"loaded_at"})
 """Columns of ``customer_records`` left out of its hash: when, not what, was loaded."""
 
@@ -74,10 +74,10 @@ def utc_now() -> datetime:
 
 def scoring_input_sha256(con: duckdb.DuckDBPyConnection) -> str | None:
     """SHA-256 of the records that were scored, independent of row order and load time."""
-    if not table_exists(con, SCORING_INPUT_TABLE):
+    if not table_exists(con, CUSTOMER_RECORDS):
         return None
-    columns = [c for c in table_columns(con, SCORING_INPUT_TABLE) if c not in NOT_SCORING_INPUT]
-    return table_sha256(con, SCORING_INPUT_TABLE, columns)
+    columns = [c for c in table_columns(con, CUSTOMER_RECORDS) if c not in NOT_SCORING_INPUT]
+    return table_sha256(con, CUSTOMER_RECORDS, columns)
 
 
 def _base(context: RunContext, status: str) -> dict[str, Any]:

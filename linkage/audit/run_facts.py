@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 
 from linkage.cluster.stable_ids import CUSTOMER_ID_TABLES
-from linkage.ingest.deliveries import DELIVERIES_TABLE
+from linkage.tables import SOURCE_DELIVERIES
 from linkage.warehouse import quote, table_exists
 
 logger = logging.getLogger(__name__)
@@ -113,11 +113,11 @@ def input_fingerprints(
     One dict per delivery: ``source``, ``delivery_seq``, ``file``, ``size_bytes``,
     ``sha256``, ``rows``, ``loaded_at`` and ``loaded_by_run``.
     """
-    if not table_exists(con, DELIVERIES_TABLE):
+    if not table_exists(con, SOURCE_DELIVERIES):
         return []
     rows = con.execute(
         "SELECT source_system, delivery_seq, source_file, size_bytes, sha256, rows, "
-        f"loaded_at, run_id FROM {quote(DELIVERIES_TABLE)} "
+        f"loaded_at, run_id FROM {quote(SOURCE_DELIVERIES)} "
         "WHERE list_contains($sources, source_system) ORDER BY source_system, delivery_seq",
         {"sources": list(sources)},
     ).fetchall()

@@ -64,12 +64,12 @@ import numpy as np
 import pyarrow as pa
 
 from linkage.ingest.identifiers import INVALID_HASH_TOKEN
+from linkage.tables import CUSTOMER_GRAPH_METRICS, REFUSED_LINKS
 from linkage.warehouse import quote, table_columns
 
 logger = logging.getLogger(__name__)
 
 CUSTOMER_ID_PREFIX = "cus_"
-REFUSED_LINKS_TABLE = "refused_links"
 REFUSED_BY_CANNOT_LINK = "cannot_link"
 """``refused_links.reason`` of a model link that would join a cannot-link pair."""
 MUST_LINK_CONFLICT = "must_link_conflict"
@@ -93,7 +93,6 @@ in four have nine in ten pairs or more linked (median 1.0). Cluster F1 is flat, 
 0.001, from 0.2 to 0.3 at both 10,000 and 300,000 persons, and falls on either side,
 so a quarter sits in the middle of that plateau. It is a property of the clustering,
 not of a data set: it is not meant to be tuned per project."""
-CUSTOMER_GRAPH_METRICS_TABLE = "customer_graph_metrics"
 
 _NODES = "__meld_cluster_nodes"
 _LABELS = "__meld_cluster_labels"
@@ -563,7 +562,7 @@ def cluster_records(
     out_table: str,
     must_link: Sequence[tuple[str, str]] = (),
     cannot_link: Sequence[tuple[str, str]] = (),
-    refused_table: str = REFUSED_LINKS_TABLE,
+    refused_table: str = REFUSED_LINKS,
     method: ClusteringMethod = CONNECTED_COMPONENTS,
     algorithm: ClusteringAlgorithm | None = None,
 ) -> ClusterSummary:
@@ -726,7 +725,7 @@ def customer_graph_metrics(
     clusters_table: str,
     pairs_table: str,
     threshold: float,
-    out_table: str = CUSTOMER_GRAPH_METRICS_TABLE,
+    out_table: str = CUSTOMER_GRAPH_METRICS,
     warn_cluster_size: int = 50,
 ) -> GraphMetricsSummary:
     """Describe each customer's link graph in ``out_table`` and warn about big customers.

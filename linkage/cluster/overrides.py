@@ -65,18 +65,16 @@ import pyarrow as pa
 
 from linkage.cluster.clustering import (
     CONNECTED_COMPONENTS,
-    REFUSED_LINKS_TABLE,
     ClusteringMethod,
     ClusterSummary,
     cluster_records,
 )
 from linkage.ingest.readers import SUPPORTED_SUFFIXES, SourceError, read_file
+from linkage.tables import REFUSED_LINKS, STEWARD_OVERRIDES, STEWARD_UNMERGE_RESOLUTIONS
 from linkage.warehouse import quote, table_exists
 
 logger = logging.getLogger(__name__)
 
-OVERRIDES_TABLE = "steward_overrides"
-UNMERGE_RESOLUTIONS_TABLE = "steward_unmerge_resolutions"
 MUST_LINK = "must_link"
 CANNOT_LINK = "cannot_link"
 UNMERGE = "unmerge"
@@ -97,7 +95,7 @@ MAX_REASON_CHARS = 2000
 MAX_ERRORS_SHOWN = 20
 
 _OVERRIDES_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(OVERRIDES_TABLE)} ("
+    f"CREATE TABLE IF NOT EXISTS {quote(STEWARD_OVERRIDES)} ("
     "override_id VARCHAR PRIMARY KEY, "
     "record_a VARCHAR NOT NULL, "
     "record_b VARCHAR, "
@@ -110,7 +108,7 @@ _OVERRIDES_DDL = (
     "recorded_at TIMESTAMP NOT NULL)"
 )
 _RESOLUTIONS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(UNMERGE_RESOLUTIONS_TABLE)} ("
+    f"CREATE TABLE IF NOT EXISTS {quote(STEWARD_UNMERGE_RESOLUTIONS)} ("
     "override_id VARCHAR NOT NULL, "
     "record_a VARCHAR NOT NULL, "
     "record_b VARCHAR, "
@@ -511,15 +509,15 @@ def _append(
         added = [
             row[0]
             for row in con.execute(
-                f"SELECT n.override_id FROM {_NEW} AS n ANTI JOIN {quote(OVERRIDES_TABLE)} AS o "
+                f"SELECT n.override_id FROM {_NEW} AS n ANTI JOIN {quote(STEWARD_OVERRIDES)} AS o "
                 "USING (override_id) ORDER BY n.override_id"
             ).fetchall()
         ]
         con.execute(
-            f"INSERT INTO {quote(OVERRIDES_TABLE)} ({_COLUMNS}) "
+            f"INSERT INTO {quote(STEWARD_OVERRIDES)} ({_COLUMNS}) "
             "SELECT n.override_id, n.record_a, n.record_b, n.decision, n.steward, n.reason, "
             "n.decided_at, $origin, $recorded_at "
-            f"FROM {_NEW} AS n ANTI JOIN {quote(OVERRIDES_TABLE)} AS o USING (override_id)",
+            f"FROM {_NEW} AS n ANTI JOIN {quote(STEWARD_OVERRIDES)} AS o USING (override_id)",
             {"origin": origin, "recorded_at": recorded_at},
         )
     finally:
@@ -549,7 +547,7 @@ def record_decision(
     """
     added = bool(_append(con, [decision], origin))
     row = con.execute(
-        f"SELECT {_COLUMNS} FROM {quote(OVERRIDES_TABLE)} WHERE override_id = ?",
+        f"SELECT {_COLUMNS} FROM {quote(STEWARD_OVERRIDES)} WHERE override_id = ?",
         [decision.override_id],
     ).fetchall()[0]
     stored = Override(*row)
@@ -592,7 +590,7 @@ def read_overrides_csv(path: Path) -> list[tuple[int, Decision]]:
         return []
     delimiter = _csv_delimiter(path) if path.suffix.lower() != ".parquet" else None
     try:
-        delivery = read_file(path, source_system=OVERRIDES_TABLE, delimiter=delimiter)
+        delivery = read_file(path, source_system=STEWARD_OVERRIDES, delimiter=delimiter)
     except SourceError as exc:
         raise OverrideError(f"steward overrides file '{path}': {exc}") from exc
     columns = {name.strip(): name for name in delivery.table.column_names}
@@ -667,10 +665,10 @@ def load_overrides_csv(con: duckdb.DuckDBPyConnection, path: Path) -> CsvLoad:
 
 def list_overrides(con: duckdb.DuckDBPyConnection) -> list[Override]:
     """Every recorded decision, oldest first (by ``decided_at``, then ``recorded_at``)."""
-    if not table_exists(con, OVERRIDES_TABLE):
+    if not table_exists(con, STEWARD_OVERRIDES):
         return []
     rows = con.execute(
-        f"SELECT {_COLUMNS} FROM {quote(OVERRIDES_TABLE)} "
+        f"SELECT {_COLUMNS} FROM {quote(STEWARD_OVERRIDES)} "
         "ORDER BY decided_at, recorded_at, override_id"
     ).fetchall()
     return [Override(*row) for row in rows]
@@ -720,11 +718,11 @@ def _unmerges_in_force(history: Sequence[Override]) -> list[Override]:
 
 def _resolved(con: duckdb.DuckDBPyConnection) -> dict[str, list[str | None]]:
     """Resolved unmerges: override id -> the records cut from it (None: it was alone)."""
-    if not table_exists(con, UNMERGE_RESOLUTIONS_TABLE):
+    if not table_exists(con, STEWARD_UNMERGE_RESOLUTIONS):
         return {}
     result: dict[str, list[str | None]] = {}
     for override_id, record_b in con.execute(
-        f"SELECT override_id, record_b FROM {quote(UNMERGE_RESOLUTIONS_TABLE)} "
+        f"SELECT override_id, record_b FROM {quote(STEWARD_UNMERGE_RESOLUTIONS)} "
         "ORDER BY override_id, record_b"
     ).fetchall():
         result.setdefault(override_id, []).append(record_b)
@@ -773,7 +771,7 @@ def resolve_unmerges(
     )
     try:
         con.execute(
-            f"INSERT INTO {quote(UNMERGE_RESOLUTIONS_TABLE)} "
+            f"INSERT INTO {quote(STEWARD_UNMERGE_RESOLUTIONS)} "
             "SELECT u.override_id, u.record_a, o.unique_id, c.customer_id, $now "
             f"FROM {_PENDING} AS u JOIN {quote(clusters_table)} AS c ON c.unique_id = u.record_a "
             f"LEFT JOIN {quote(clusters_table)} AS o "
@@ -876,7 +874,7 @@ def cluster_with_overrides(
     threshold: float,
     out_table: str,
     csv_path: Path | None = None,
-    refused_table: str = REFUSED_LINKS_TABLE,
+    refused_table: str = REFUSED_LINKS,
     published_clusters: str | None = None,
     method: ClusteringMethod = CONNECTED_COMPONENTS,
 ) -> OverriddenClustering:

@@ -26,11 +26,11 @@ import duckdb
 import pandas as pd
 
 from linkage.canonical import IDENTIFIER_FIELDS
+from linkage.tables import DATA_QUALITY_PROFILE, STAGING_RUNS
 from linkage.warehouse import quote, table_columns, table_exists
 
 logger = logging.getLogger(__name__)
 
-STAGING_RUNS_TABLE = "staging_runs"
 STAGING_RUNS_COLUMNS: dict[str, str] = {
     "source_system": "VARCHAR",
     "run_id": "VARCHAR",
@@ -41,7 +41,6 @@ STAGING_RUNS_COLUMNS: dict[str, str] = {
 }
 """Columns of ``staging_runs``: one row per materialization of a ``staged_<source>``."""
 
-PROFILE_TABLE = "data_quality_profile"
 PROFILE_COLUMNS: dict[str, str] = {
     "source_system": "VARCHAR",
     "field": "VARCHAR",
@@ -179,9 +178,9 @@ def record_staging_run(
         ```
     """
     columns = ", ".join(f"{quote(c)} {t}" for c, t in STAGING_RUNS_COLUMNS.items())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {quote(STAGING_RUNS_TABLE)} ({columns})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {quote(STAGING_RUNS)} ({columns})")
     con.execute(
-        f"INSERT INTO {quote(STAGING_RUNS_TABLE)} "
+        f"INSERT INTO {quote(STAGING_RUNS)} "
         "(source_system, run_id, staged_at, raw_rows, staged_rows, quarantined_rows) "
         "VALUES (?, ?, now()::TIMESTAMP, ?, ?, ?)",
         [source_system, run_id, raw_rows, staged_rows, quarantined_rows],
@@ -200,10 +199,10 @@ def row_count_change(con: duckdb.DuckDBPyConnection, source_system: str) -> RowC
         change.exceeds_drop(0.5)
         ```
     """
-    if not table_exists(con, STAGING_RUNS_TABLE):
+    if not table_exists(con, STAGING_RUNS):
         return RowCountChange(source_system, current=None, previous=None)
     runs = con.execute(
-        f"SELECT staged_rows, run_id FROM {quote(STAGING_RUNS_TABLE)} "
+        f"SELECT staged_rows, run_id FROM {quote(STAGING_RUNS)} "
         "WHERE source_system = ? ORDER BY staged_at DESC, rowid DESC LIMIT 2",
         [source_system],
     ).fetchall()
@@ -557,14 +556,14 @@ def rates_from_profile(profile: pd.DataFrame, source_system: str) -> list[FieldR
 
 def _write_profile(con: duckdb.DuckDBPyConnection, profile: pd.DataFrame) -> None:
     typed = ", ".join(f"{quote(c)} {t}" for c, t in PROFILE_COLUMNS.items())
-    con.execute(f"CREATE OR REPLACE TABLE {quote(PROFILE_TABLE)} ({typed})")
+    con.execute(f"CREATE OR REPLACE TABLE {quote(DATA_QUALITY_PROFILE)} ({typed})")
     if profile.empty:
         return
     con.register("__meld_profile", profile)
     try:
         names = ", ".join(quote(c) for c in profile.columns)
         con.execute(
-            f"INSERT INTO {quote(PROFILE_TABLE)} ({names}, profiled_at) "
+            f"INSERT INTO {quote(DATA_QUALITY_PROFILE)} ({names}, profiled_at) "
             f"SELECT {names}, now()::TIMESTAMP FROM __meld_profile"
         )
     finally:

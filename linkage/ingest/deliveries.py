@@ -53,6 +53,7 @@ from linkage.ingest.readers import (
     read_database,
     read_file,
 )
+from linkage.tables import SOURCE_DELIVERIES
 from linkage.warehouse import quote, row_count, table_columns, table_exists
 
 __all__ = [
@@ -84,7 +85,6 @@ LINEAGE_COLUMNS: dict[str, str] = {
 }
 """Columns the loader adds to every raw row."""
 
-DELIVERIES_TABLE = "source_deliveries"
 DELIVERY_COLUMNS: dict[str, str] = {
     "source_system": "VARCHAR",
     "delivery_seq": "BIGINT",
@@ -184,10 +184,10 @@ def _table_sha256(table: pa.Table) -> str:
 
 
 def _loaded_fingerprints(con: duckdb.DuckDBPyConnection, source_system: str) -> set[str]:
-    if not table_exists(con, DELIVERIES_TABLE):
+    if not table_exists(con, SOURCE_DELIVERIES):
         return set()
     rows = con.execute(
-        f"SELECT sha256 FROM {quote(DELIVERIES_TABLE)} WHERE source_system = ?",
+        f"SELECT sha256 FROM {quote(SOURCE_DELIVERIES)} WHERE source_system = ?",
         [source_system],
     ).fetchall()
     return {row[0] for row in rows}
@@ -268,9 +268,9 @@ def _read_pending(
 
 
 def _ensure_tables(con: duckdb.DuckDBPyConnection, history: str, data_columns: list[str]) -> None:
-    if not table_exists(con, DELIVERIES_TABLE):
+    if not table_exists(con, SOURCE_DELIVERIES):
         typed = ", ".join(f"{quote(c)} {t}" for c, t in DELIVERY_COLUMNS.items())
-        con.execute(f"CREATE TABLE {quote(DELIVERIES_TABLE)} ({typed})")
+        con.execute(f"CREATE TABLE {quote(SOURCE_DELIVERIES)} ({typed})")
     if not table_exists(con, history):
         typed = ", ".join(
             [f"{quote(c)} VARCHAR" for c in data_columns]
@@ -286,7 +286,7 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, history: str, data_columns: l
 
 def _next_delivery_seq(con: duckdb.DuckDBPyConnection, source_system: str) -> int:
     value = con.execute(
-        f"SELECT coalesce(max(delivery_seq), 0) FROM {quote(DELIVERIES_TABLE)} "
+        f"SELECT coalesce(max(delivery_seq), 0) FROM {quote(SOURCE_DELIVERIES)} "
         "WHERE source_system = ?",
         [source_system],
     ).fetchall()[0][0]
@@ -387,7 +387,7 @@ def _write_delivery(
         unchanged_records=int(counts[2]),
     )
     con.execute(
-        f"INSERT INTO {quote(DELIVERIES_TABLE)} BY NAME SELECT "
+        f"INSERT INTO {quote(SOURCE_DELIVERIES)} BY NAME SELECT "
         "$source_system AS source_system, $seq AS delivery_seq, $file AS source_file, "
         "$size AS size_bytes, $sha AS sha256, $modified::TIMESTAMP AS modified_at, "
         "$rows AS rows, $problems AS problem_rows, $new AS new_records, "
@@ -438,9 +438,9 @@ def _refresh_current(con: duckdb.DuckDBPyConnection, source_system: str, history
 def _forget_source(con: duckdb.DuckDBPyConnection, source_system: str) -> None:
     """Without a history table nothing was kept: start the source afresh."""
     con.execute(f"DROP TABLE IF EXISTS {quote('raw_' + source_system)}")
-    if table_exists(con, DELIVERIES_TABLE):
+    if table_exists(con, SOURCE_DELIVERIES):
         con.execute(
-            f"DELETE FROM {quote(DELIVERIES_TABLE)} WHERE source_system = ?", [source_system]
+            f"DELETE FROM {quote(SOURCE_DELIVERIES)} WHERE source_system = ?", [source_system]
         )
 
 

@@ -33,8 +33,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-REPORT_FILE = "data_quality/data_quality_report.html"
-"""Where the report is written, relative to the project's artifacts folder."""
 
 _COMPLETE_COLOUR = "#264653"
 _VALID_COLOUR = "#2a9d8f"

@@ -26,11 +26,11 @@ import duckdb
 
 from linkage.ingest.data_quality import mask_value
 from linkage.ingest.standardise import standardise_email, standardise_phone
+from linkage.tables import CUSTOMER_360
 from linkage.warehouse import quote, table_columns, table_exists
 
 logger = logging.getLogger(__name__)
 
-CUSTOMER_360 = "customer_360"
 MASKED_FIELDS: dict[str, str] = {
     "first_name": "first_name",
     "last_name": "last_name",

@@ -40,12 +40,11 @@ from matplotlib.ticker import FuncFormatter
 
 from linkage.ingest.data_quality import mask_value
 from linkage.model.comparison_limit import RuleComparisons, count_comparisons, over_limit
+from linkage.tables import BLOCKING_ANALYSIS, BLOCKING_LARGEST_BLOCKS
 from linkage.warehouse import quote, row_count
 
 logger = logging.getLogger(__name__)
 
-ANALYSIS_TABLE = "blocking_analysis"
-BLOCKS_TABLE = "blocking_largest_blocks"
 KEY_HASH_CHARS = 16
 _KEY_SEPARATOR = "\x1f"
 
@@ -341,8 +340,8 @@ def _create(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str])
 
 
 def _write_tables(con: duckdb.DuckDBPyConnection, analysis: BlockingAnalysis) -> None:
-    _create(con, ANALYSIS_TABLE, ANALYSIS_COLUMNS)
-    _create(con, BLOCKS_TABLE, BLOCK_COLUMNS)
+    _create(con, BLOCKING_ANALYSIS, ANALYSIS_COLUMNS)
+    _create(con, BLOCKING_LARGEST_BLOCKS, BLOCK_COLUMNS)
     true_pairs = analysis.true_pairs
     rule_rows = [
         [
@@ -364,12 +363,13 @@ def _write_tables(con: duckdb.DuckDBPyConnection, analysis: BlockingAnalysis) ->
         for r in analysis.rules
     ]
     con.executemany(
-        f"INSERT INTO {quote(ANALYSIS_TABLE)} VALUES ({', '.join('?' * len(ANALYSIS_COLUMNS))})",
+        f"INSERT INTO {quote(BLOCKING_ANALYSIS)} VALUES ({', '.join('?' * len(ANALYSIS_COLUMNS))})",
         rule_rows,
     )
     if analysis.largest_blocks:
         con.executemany(
-            f"INSERT INTO {quote(BLOCKS_TABLE)} VALUES ({', '.join('?' * len(BLOCK_COLUMNS))})",
+            f"INSERT INTO {quote(BLOCKING_LARGEST_BLOCKS)} "
+            f"VALUES ({', '.join('?' * len(BLOCK_COLUMNS))})",
             [
                 [b.rule_number, b.rule, b.rank, b.key_hash, b.key_masked, b.records, b.comparisons]
                 for b in analysis.largest_blocks

@@ -14,10 +14,8 @@ from typing import Any
 
 import duckdb
 
+from linkage.tables import LINKAGE_MODEL, SCORING_MODEL
 from linkage.warehouse import table_exists
-
-MODEL_TABLE = "linkage_model"
-SCORING_MODEL_TABLE = "scoring_model"
 
 
 @dataclass(frozen=True)
@@ -37,13 +35,13 @@ class StoredModel:
 def record_model(con: duckdb.DuckDBPyConnection, stored: StoredModel) -> None:
     """Append a trained model to ``linkage_model``."""
     con.execute(
-        f"CREATE TABLE IF NOT EXISTS {MODEL_TABLE} ("
+        f"CREATE TABLE IF NOT EXISTS {LINKAGE_MODEL} ("
         "trained_at TIMESTAMP, model_json VARCHAR, match_threshold DOUBLE, "
         "prediction_floor DOUBLE, mlflow_run_id VARCHAR, model_name VARCHAR, "
         "model_version VARCHAR, dagster_run_id VARCHAR)"
     )
     con.execute(
-        f"INSERT INTO {MODEL_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {LINKAGE_MODEL} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             stored.trained_at,
             json.dumps(stored.model),
@@ -69,10 +67,10 @@ def latest_model(con: duckdb.DuckDBPyConnection) -> StoredModel:
     Raises:
         LookupError: No model has been trained in this warehouse yet.
     """
-    if not table_exists(con, MODEL_TABLE):
+    if not table_exists(con, LINKAGE_MODEL):
         raise LookupError("no trained model in the warehouse: materialize linkage_model first")
     rows = con.execute(
-        f"SELECT {_COLUMNS} FROM {MODEL_TABLE} ORDER BY trained_at DESC LIMIT 1"
+        f"SELECT {_COLUMNS} FROM {LINKAGE_MODEL} ORDER BY trained_at DESC LIMIT 1"
     ).fetchall()
     if not rows:
         raise LookupError("no trained model in the warehouse: materialize linkage_model first")
@@ -94,16 +92,16 @@ def model_by_version(
         ```
     """
     rows = []
-    if table_exists(con, MODEL_TABLE):
+    if table_exists(con, LINKAGE_MODEL):
         rows = con.execute(
-            f"SELECT {_COLUMNS} FROM {MODEL_TABLE} "
+            f"SELECT {_COLUMNS} FROM {LINKAGE_MODEL} "
             "WHERE model_version = ? AND (CAST(? AS VARCHAR) IS NULL OR model_name = ?) "
             "ORDER BY trained_at DESC LIMIT 1",
             [str(version), model_name, model_name],
         ).fetchall()
     if not rows:
         named = f"{model_name} " if model_name else ""
-        raise LookupError(f"no model {named}version {version} in the warehouse's {MODEL_TABLE}")
+        raise LookupError(f"no model {named}version {version} in the warehouse's {LINKAGE_MODEL}")
     return _stored(rows[0])
 
 
@@ -121,7 +119,7 @@ def record_scoring_model(con: duckdb.DuckDBPyConnection, stored: StoredModel) ->
     except LookupError:
         record_model(con, stored)
     con.execute(
-        f"CREATE OR REPLACE TABLE {SCORING_MODEL_TABLE} AS "
+        f"CREATE OR REPLACE TABLE {SCORING_MODEL} AS "
         "SELECT CAST(? AS VARCHAR) AS model_name, CAST(? AS VARCHAR) AS model_version, "
         "CAST(? AS VARCHAR) AS mlflow_run_id",
         [stored.model_name, stored.model_version, stored.mlflow_run_id],
@@ -134,10 +132,8 @@ def scoring_model(con: duckdb.DuckDBPyConnection) -> StoredModel:
     Raises:
         LookupError: No model has been trained in this warehouse yet.
     """
-    if table_exists(con, SCORING_MODEL_TABLE):
-        rows = con.execute(
-            f"SELECT model_name, model_version FROM {SCORING_MODEL_TABLE}"
-        ).fetchall()
+    if table_exists(con, SCORING_MODEL):
+        rows = con.execute(f"SELECT model_name, model_version FROM {SCORING_MODEL}").fetchall()
         if rows:
             name, version = rows[0]
             return model_by_version(con, version, model_name=name)

@@ -19,7 +19,7 @@ import duckdb
 from linkage.audit.ledger import ledger_rows
 from linkage.audit.summary import PipelineSummary, read_summary
 from linkage.config.project import ConfigError, ProjectConfig, config_path_from_env, load_project
-from linkage.ingest.quality_report import REPORT_FILE
+from linkage.tables import QUALITY_REPORT_FILE
 from linkage.warehouse import WarehouseBusyError
 from orchestration.cli.audit import register as register_audit_commands
 from orchestration.cli.customer import register as register_customer_command
@@ -87,7 +87,7 @@ def _format_summary(project: ProjectConfig, summary: PipelineSummary) -> str:
         f"{project.mlflow.tracking_uri}) then http://127.0.0.1:5000",
         "  Dagster UI:         make ui   then http://127.0.0.1:3000",
         f"  charts and models:  {project.artifacts}",
-        f"  data quality:       {project.artifacts / REPORT_FILE}",
+        f"  data quality:       {project.artifacts / QUALITY_REPORT_FILE}",
         "      tables: quarantined_records, data_quality_issues, data_quality_profile, "
         "source_deliveries",
         f"  run reports:        {project.artifacts / 'runs'}/<run id>/run_report.html",

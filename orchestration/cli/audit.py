@@ -24,15 +24,9 @@ from typing import Any
 import duckdb
 
 from linkage.audit.change_log import run_changes
-from linkage.audit.ledger import (
-    LEDGER_HEAD_FILE,
-    LedgerError,
-    LedgerRow,
-    find_run,
-    ledger_rows,
-    verify_ledger,
-)
+from linkage.audit.ledger import LedgerError, LedgerRow, find_run, ledger_rows, verify_ledger
 from linkage.config.project import ProjectConfig, config_path_from_env, load_project
+from linkage.tables import LEDGER_HEAD_FILE
 from linkage.warehouse import open_warehouse
 
 MOVES_SHOWN = 20

@@ -34,10 +34,8 @@ import duckdb
 from linkage.audit.explain import ExplainError, PairExplanation, chart_file_name, explain_pair
 from linkage.audit.explain_customer import CustomerExplanation, explain_customer
 from linkage.config.project import ProjectConfig, config_path_from_env, load_project
+from linkage.tables import EXPLAIN_FOLDER
 from linkage.warehouse import open_warehouse
-
-CHART_FOLDER = "explain"
-"""Folder under the project's artifacts for the waterfall charts of ``meld explain``."""
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -53,7 +51,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     pair.add_argument(
         "--out",
         type=Path,
-        help=f"waterfall chart HTML (default: <artifacts>/{CHART_FOLDER}/<A>__<B>.html)",
+        help=f"waterfall chart HTML (default: <artifacts>/{EXPLAIN_FOLDER}/<A>__<B>.html)",
     )
     pair.set_defaults(handler=_explain)
     customer = commands.add_parser(
@@ -83,9 +81,9 @@ def _explain(args: argparse.Namespace) -> int:
     if args.out is not None:
         chart = args.out
     elif args.mask:
-        chart = project.artifacts / CHART_FOLDER / "masked" / _masked_chart_name(args)
+        chart = project.artifacts / EXPLAIN_FOLDER / "masked" / _masked_chart_name(args)
     else:
-        chart = project.artifacts / CHART_FOLDER / chart_file_name(args.record_a, args.record_b)
+        chart = project.artifacts / EXPLAIN_FOLDER / chart_file_name(args.record_a, args.record_b)
     try:
         with _warehouse(project) as con:
             explanation = explain_pair(

@@ -47,10 +47,8 @@ from linkage.cluster.overrides import (
     unknown_records,
 )
 from linkage.config.project import ProjectConfig, config_path_from_env, load_project
+from linkage.tables import CUSTOMER_CLUSTERS, CUSTOMER_RECORDS
 from linkage.warehouse import open_warehouse, quote, table_exists
-
-RECORDS_TABLE = "customer_records"
-CLUSTERS_TABLE = "customer_clusters"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -87,22 +85,22 @@ def _guarded(handler: Handler) -> Handler:
 def _check_records(con: duckdb.DuckDBPyConnection, decision: Decision) -> None:
     records = [r for r in (decision.record_a, decision.record_b) if r is not None]
     try:
-        unknown = unknown_records(con, records, RECORDS_TABLE)
+        unknown = unknown_records(con, records, CUSTOMER_RECORDS)
     except OverrideError as exc:
         raise OverrideError(f"{exc}; or pass --allow-unknown") from exc
     if unknown:
         raise OverrideError(
-            f"no record {', '.join(unknown)} in {RECORDS_TABLE} (expected '<source>:<id>' "
+            f"no record {', '.join(unknown)} in {CUSTOMER_RECORDS} (expected '<source>:<id>' "
             "as in its unique_id column); pass --allow-unknown to record it anyway"
         )
 
 
 def _customer_of(con: duckdb.DuckDBPyConnection, record: str) -> tuple[str, int] | None:
     """The record's customer in customer_clusters and its record count, if known."""
-    if not table_exists(con, CLUSTERS_TABLE):
+    if not table_exists(con, CUSTOMER_CLUSTERS):
         return None
     rows = con.execute(
-        f"SELECT customer_id, customer_record_count FROM {quote(CLUSTERS_TABLE)} "
+        f"SELECT customer_id, customer_record_count FROM {quote(CUSTOMER_CLUSTERS)} "
         "WHERE unique_id = ?",
         [record],
     ).fetchall()
@@ -164,7 +162,7 @@ def _record(args: argparse.Namespace, *, kind: str) -> int:
                     note = f"replaces {_describe(previous)}"
         override, added = record_decision(con, decision)
         if kind == UNMERGE:
-            resolution = resolve_unmerges(con, clusters_table=CLUSTERS_TABLE)
+            resolution = resolve_unmerges(con, clusters_table=CUSTOMER_CLUSTERS)
             customer = _customer_of(con, decision.record_a)
             if decision.record_a in resolution.pending or customer is None:
                 note = "resolved against its customer at the next clustering run"
@@ -230,9 +228,9 @@ def _load(args: argparse.Namespace) -> int:
         )
     with _warehouse(project, read_only=False) as con:
         load = load_overrides_csv(con, path)
-        resolve_unmerges(con, clusters_table=CLUSTERS_TABLE)
+        resolve_unmerges(con, clusters_table=CUSTOMER_CLUSTERS)
         warnings = effective_overrides(
-            con, records_table=RECORDS_TABLE if table_exists(con, RECORDS_TABLE) else None
+            con, records_table=CUSTOMER_RECORDS if table_exists(con, CUSTOMER_RECORDS) else None
         ).warnings
     _echo(f"{path}: {load.rows} decision(s), {load.added} new, {load.already_recorded} known")
     for line in warnings:
@@ -255,7 +253,7 @@ def _with_decision(parser: argparse.ArgumentParser, *, check_records: bool = Tru
         parser.add_argument(
             "--allow-unknown",
             action="store_true",
-            help=f"record it even if a record is not in {RECORDS_TABLE} (yet)",
+            help=f"record it even if a record is not in {CUSTOMER_RECORDS} (yet)",
         )
     _with_config(parser)
 
