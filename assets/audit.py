@@ -26,6 +26,7 @@ from linkage.audit.run_report import write_run_report
 from linkage.config.project import ProjectConfig
 from linkage.model.store import scoring_model
 from linkage.tables import (
+    CUSTOMER_CLUSTERS,
     CUSTOMERS_SNAPSHOT_FILE,
     LEDGER_HEAD_FILE,
     LINKAGE_RUNS,
@@ -73,7 +74,7 @@ def _run_context(
 
 def _write_customers_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     table = con.sql(
-        "SELECT unique_id, customer_id FROM customer_clusters ORDER BY unique_id"
+        f"SELECT unique_id, customer_id FROM {CUSTOMER_CLUSTERS} ORDER BY unique_id"
     ).to_arrow_table()
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
@@ -103,7 +104,7 @@ def build_audit_assets(
         run_id = context.run_id
         job_name = context.dagster_run.job_name
         run_context = _run_context(project, context.instance, run_id, job_name)
-        latest = context.instance.get_latest_materialization_event(dg.AssetKey("customer_clusters"))
+        latest = context.instance.get_latest_materialization_event(dg.AssetKey(CUSTOMER_CLUSTERS))
         clustering_run_id = latest.run_id if latest is not None else None
         folder = run_folder(project, run_id)
         with warehouse.connect() as con:

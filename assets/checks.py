@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.resources import WarehouseResource
 from linkage.config.project import ProjectConfig
+from linkage.tables import CUSTOMER_CLUSTERS, GOLDEN_CUSTOMERS, QUARANTINED_RECORDS
 from linkage.warehouse import quote, table_exists
 
 
@@ -11,7 +12,7 @@ def build_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
     """Record conservation over the whole flow and id uniqueness of the customer view."""
     sources = list(project.sources)
 
-    @dg.asset_check(asset="customer_clusters", blocking=True)
+    @dg.asset_check(asset=CUSTOMER_CLUSTERS, blocking=True)
     def customer_clusters_conserve_records(
         warehouse: WarehouseResource,
     ) -> dg.AssetCheckResult:
@@ -23,9 +24,11 @@ def build_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
                 if table_exists(con, "raw_" + s)
             )
             clustered, distinct = con.execute(
-                "SELECT count(*), count(DISTINCT unique_id) FROM customer_clusters"
+                f"SELECT count(*), count(DISTINCT unique_id) FROM {CUSTOMER_CLUSTERS}"
             ).fetchall()[0]
-            quarantined = con.execute("SELECT count(*) FROM quarantined_records").fetchall()[0][0]
+            quarantined = con.execute(f"SELECT count(*) FROM {QUARANTINED_RECORDS}").fetchall()[0][
+                0
+            ]
         return dg.AssetCheckResult(
             passed=bool(raw == clustered + quarantined and clustered == distinct),
             metadata={
@@ -36,16 +39,16 @@ def build_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
             },
         )
 
-    @dg.asset_check(asset="golden_customers")
+    @dg.asset_check(asset=GOLDEN_CUSTOMERS)
     def golden_customers_one_row_per_customer(
         warehouse: WarehouseResource,
     ) -> dg.AssetCheckResult:
         """golden_customers has exactly one row for each customer in customer_clusters."""
         with warehouse.connect() as con:
             golden, distinct, clustered = con.execute(
-                "SELECT (SELECT count(*) FROM golden_customers), "
-                "(SELECT count(DISTINCT customer_id) FROM golden_customers), "
-                "(SELECT count(DISTINCT customer_id) FROM customer_clusters)"
+                f"SELECT (SELECT count(*) FROM {GOLDEN_CUSTOMERS}), "
+                f"(SELECT count(DISTINCT customer_id) FROM {GOLDEN_CUSTOMERS}), "
+                f"(SELECT count(DISTINCT customer_id) FROM {CUSTOMER_CLUSTERS})"
             ).fetchall()[0]
         return dg.AssetCheckResult(
             passed=bool(golden == distinct == clustered),

@@ -18,6 +18,7 @@ from linkage.ingest.staging import (
     FieldSpec,
     stage_source,
 )
+from linkage.tables import CUSTOMER_RECORDS, DATA_QUALITY_ISSUES, QUARANTINED_RECORDS
 from linkage.warehouse import quote, table_columns, table_exists
 
 INGESTION_GROUP = "ingestion"
@@ -264,7 +265,7 @@ def build_ingestion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     assets.append(
         _union_asset(
             project,
-            "quarantined_records",
+            QUARANTINED_RECORDS,
             "quarantine_",
             QUARANTINE_COLUMNS,
             "Every source row that could not be used, with its source, row number, the field "
@@ -275,7 +276,7 @@ def build_ingestion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     assets.append(
         _union_asset(
             project,
-            "data_quality_issues",
+            DATA_QUALITY_ISSUES,
             "quality_issues_",
             QUALITY_ISSUE_COLUMNS,
             "Every field value that failed validation (bad e-mail, phone, date, postcode, "
@@ -287,7 +288,7 @@ def build_ingestion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     assets.append(
         _union_asset(
             project,
-            "customer_records",
+            CUSTOMER_RECORDS,
             "staged_",
             staged_columns(project.custom_fields),
             "All standardised records of all sources in one table, keyed by unique_id "

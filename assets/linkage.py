@@ -26,7 +26,14 @@ from linkage.model.store import (
     record_scoring_model,
     scoring_model,
 )
-from linkage.tables import CLERICAL_LABEL_MATCHES, LINKAGE_MODEL
+from linkage.tables import (
+    BLOCKING_ANALYSIS,
+    CLERICAL_LABEL_MATCHES,
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_RECORDS,
+    LINKAGE_MODEL,
+    PAIRWISE_MATCHES,
+)
 from training.promotion import CHAMPION, champion_model
 from training.tracking import (
     log_scoring_artifacts,
@@ -68,7 +75,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     model_config = project.model
     artifacts = project.artifacts
 
-    @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "mlflow"}, deps=["customer_records"])
+    @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "mlflow"}, deps=[CUSTOMER_RECORDS])
     def linkage_model(
         context: AssetExecutionContext,
         config: TrainingConfig,
@@ -101,7 +108,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                     loaded.matches,
                 )
             context.log.info("training on customer_records (seed %d)", options.seed)
-            result = train_linkage_model(con, "customer_records", options, run_dir)
+            result = train_linkage_model(con, CUSTOMER_RECORDS, options, run_dir)
             model_path = run_dir / "model.json"
             model_path.write_text(json.dumps(result.model, indent=2), encoding="utf-8")
             tracked = log_training_run(
@@ -154,7 +161,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     @dg.asset(
         group_name=LINKAGE_GROUP,
         kinds={"splink", "duckdb"},
-        deps=[linkage_model, "blocking_analysis"],
+        deps=[linkage_model, BLOCKING_ANALYSIS],
     )
     def pairwise_matches(
         context: AssetExecutionContext,
@@ -187,10 +194,10 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             try:
                 pairs = predict_pairs(
                     con,
-                    records_table="customer_records",
+                    records_table=CUSTOMER_RECORDS,
                     model=stored.model,
                     floor=stored.prediction_floor,
-                    out_table="pairwise_matches",
+                    out_table=PAIRWISE_MATCHES,
                     max_comparisons=model_config.max_comparisons,
                 )
             except ComparisonLimitError as exc:
@@ -199,25 +206,25 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 ) from exc
             record_scoring_model(con, stored)
             above = con.execute(
-                "SELECT count(*) FROM pairwise_matches WHERE match_probability >= ?",
+                f"SELECT count(*) FROM {PAIRWISE_MATCHES} WHERE match_probability >= ?",
                 [stored.match_threshold],
             ).fetchall()[0][0]
             histogram = match_weight_histogram_png(
-                con, "pairwise_matches", threshold=stored.match_threshold
+                con, PAIRWISE_MATCHES, threshold=stored.match_threshold
             )
             if not scoring_artifacts_logged(target, stored.mlflow_run_id):
                 log_scoring_artifacts(
                     target,
                     stored.mlflow_run_id,
                     con,
-                    pairs_table="pairwise_matches",
-                    records_table="customer_records",
+                    pairs_table=PAIRWISE_MATCHES,
+                    records_table=CUSTOMER_RECORDS,
                     model=stored.model,
                     threshold=stored.match_threshold,
                     out_dir=artifacts / "scoring" / context.run_id,
                     seed=model_config.seed,
                 )
-            metadata = table_metadata(con, "pairwise_matches")
+            metadata = table_metadata(con, PAIRWISE_MATCHES)
         context.log.info("kept %d pairs, %d at or above the match threshold", pairs, above)
         return dg.MaterializeResult(
             metadata={
@@ -239,7 +246,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     @dg.asset(
         group_name=LINKAGE_GROUP,
         kinds={"duckdb"},
-        deps=[pairwise_matches, "customer_records"],
+        deps=[pairwise_matches, CUSTOMER_RECORDS],
     )
     def customer_clusters(
         context: AssetExecutionContext, warehouse: WarehouseResource
@@ -262,12 +269,12 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             try:
                 clustered = cluster_with_overrides(
                     con,
-                    records_table="customer_records",
-                    pairs_table="pairwise_matches",
+                    records_table=CUSTOMER_RECORDS,
+                    pairs_table=PAIRWISE_MATCHES,
                     threshold=stored.match_threshold,
                     out_table=PROVISIONAL_CLUSTERS,
                     csv_path=overrides_csv,
-                    published_clusters="customer_clusters",
+                    published_clusters=CUSTOMER_CLUSTERS,
                     method=project.clustering.method,
                 )
             except OverrideError as exc:
@@ -284,7 +291,7 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 run_id=context.run_id,
             )
             con.execute(
-                "CREATE OR REPLACE TABLE customer_clusters AS "
+                f"CREATE OR REPLACE TABLE {CUSTOMER_CLUSTERS} AS "
                 "SELECT p.source_system, p.source_record_id, p.unique_id, s.customer_id, "
                 "count(*) OVER (PARTITION BY s.customer_id) AS customer_record_count "
                 f"FROM {PROVISIONAL_CLUSTERS} AS p JOIN __meld_customer_ids AS s "
@@ -295,21 +302,21 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             evidence = record_merge_evidence(
                 con,
                 run_id=context.run_id,
-                pairs_table="pairwise_matches",
+                pairs_table=PAIRWISE_MATCHES,
                 threshold=stored.match_threshold,
             )
             graph = customer_graph_metrics(
                 con,
-                clusters_table="customer_clusters",
-                pairs_table="pairwise_matches",
+                clusters_table=CUSTOMER_CLUSTERS,
+                pairs_table=PAIRWISE_MATCHES,
                 threshold=stored.match_threshold,
                 warn_cluster_size=project.clustering.warn_cluster_size,
             )
             sizes = con.execute(
-                "SELECT customer_record_count, count(DISTINCT customer_id) FROM customer_clusters "
-                "GROUP BY 1 ORDER BY 1"
+                "SELECT customer_record_count, count(DISTINCT customer_id) "
+                f"FROM {CUSTOMER_CLUSTERS} GROUP BY 1 ORDER BY 1"
             ).fetchall()
-            metadata = table_metadata(con, "customer_clusters")
+            metadata = table_metadata(con, CUSTOMER_CLUSTERS)
         summary = clustered.summary
         for warning in clustered.overrides.warnings:
             context.log.warning("steward override: %s", warning)

@@ -9,7 +9,14 @@ from linkage.config.project import ProjectConfig
 from linkage.master.customer_view import build_customer_360
 from linkage.master.golden import build_golden_customers, resolve_rules
 from linkage.master.households import build_household_groups
-from linkage.tables import CUSTOMER_360
+from linkage.tables import (
+    CUSTOMER_360,
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_HOUSEHOLDS,
+    CUSTOMER_ORDERS,
+    CUSTOMER_RECORDS,
+    GOLDEN_CUSTOMERS,
+)
 
 MASTERING_GROUP = "mastering"
 HOUSEHOLD_GROUPS = "__meld_household_groups"
@@ -19,7 +26,7 @@ def build_mastering_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     """The golden customer records, chosen by the project's survivorship rules."""
     mastering = project.mastering
 
-    @dg.asset(group_name=MASTERING_GROUP, kinds={"duckdb"}, deps=["customer_clusters"])
+    @dg.asset(group_name=MASTERING_GROUP, kinds={"duckdb"}, deps=[CUSTOMER_CLUSTERS])
     def golden_customers(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """One row per customer: first and last name, date of birth, e-mail, phone,
         address (street, postcode, city, country from one record), loyalty card and
@@ -33,16 +40,16 @@ def build_mastering_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         with warehouse.connect() as con:
             customers = build_golden_customers(
                 con,
-                records_table="customer_records",
-                clusters_table="customer_clusters",
-                out_table="golden_customers",
+                records_table=CUSTOMER_RECORDS,
+                clusters_table=CUSTOMER_CLUSTERS,
+                out_table=GOLDEN_CUSTOMERS,
                 rules=rules,
                 source_priority=mastering.source_priority,
             )
             multi_source = con.execute(
-                "SELECT count(*) FROM golden_customers WHERE len(sources) > 1"
+                f"SELECT count(*) FROM {GOLDEN_CUSTOMERS} WHERE len(sources) > 1"
             ).fetchall()[0][0]
-            metadata = table_metadata(con, "golden_customers")
+            metadata = table_metadata(con, GOLDEN_CUSTOMERS)
         return dg.MaterializeResult(
             metadata={
                 **metadata,
@@ -56,7 +63,7 @@ def build_mastering_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     households = project.households
 
     @dg.asset(
-        group_name=MASTERING_GROUP, kinds={"duckdb"}, deps=[golden_customers, "customer_records"]
+        group_name=MASTERING_GROUP, kinds={"duckdb"}, deps=[golden_customers, CUSTOMER_RECORDS]
     )
     def customer_households(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
@@ -70,7 +77,7 @@ def build_mastering_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         with warehouse.connect() as con:
             if not households.enabled:
                 con.execute(
-                    "CREATE OR REPLACE TABLE customer_households "
+                    f"CREATE OR REPLACE TABLE {CUSTOMER_HOUSEHOLDS} "
                     "(customer_id VARCHAR, household_id VARCHAR)"
                 )
                 con.execute(
@@ -81,8 +88,8 @@ def build_mastering_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 return dg.MaterializeResult(metadata={"enabled": False})
             groups = build_household_groups(
                 con,
-                golden_table="golden_customers",
-                records_table="customer_records",
+                golden_table=GOLDEN_CUSTOMERS,
+                records_table=CUSTOMER_RECORDS,
                 out_table=HOUSEHOLD_GROUPS,
                 match_on=households.match_on,
                 max_customers=households.max_customers,
@@ -97,7 +104,7 @@ def build_mastering_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 run_id=context.run_id,
             )
             con.execute(
-                "CREATE OR REPLACE TABLE customer_households AS "
+                f"CREATE OR REPLACE TABLE {CUSTOMER_HOUSEHOLDS} AS "
                 "SELECT g.customer_id, s.household_id, g.household_size AS household_customers "
                 f"FROM {HOUSEHOLD_GROUPS} AS g JOIN __meld_household_ids AS s USING (customer_id) "
                 "ORDER BY s.household_id, g.customer_id"
@@ -110,12 +117,12 @@ def build_mastering_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 "arg_min(g.postcode, g.customer_id) AS postcode, "
                 "arg_min(g.city, g.customer_id) AS city, "
                 "arg_min(g.country, g.customer_id) AS country "
-                "FROM customer_households AS h JOIN golden_customers AS g USING (customer_id) "
+                f"FROM {CUSTOMER_HOUSEHOLDS} AS h JOIN {GOLDEN_CUSTOMERS} AS g USING (customer_id) "
                 "GROUP BY h.household_id ORDER BY h.household_id"
             )
             for table in (HOUSEHOLD_GROUPS, "__meld_household_ids"):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
-            metadata = table_metadata(con, "customer_households")
+            metadata = table_metadata(con, CUSTOMER_HOUSEHOLDS)
         return dg.MaterializeResult(
             metadata={
                 **metadata,
@@ -130,12 +137,12 @@ def build_mastering_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             }
         )
 
-    related = ["customer_orders"] if project.relationships.orders is not None else []
+    related = [CUSTOMER_ORDERS] if project.relationships.orders is not None else []
 
     @dg.asset(
         group_name=MASTERING_GROUP,
         kinds={"duckdb"},
-        deps=[golden_customers, customer_households, "customer_clusters", *related],
+        deps=[golden_customers, customer_households, CUSTOMER_CLUSTERS, *related],
     )
     def customer_360(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """The single customer view, one row per customer: the golden record, every

@@ -17,6 +17,13 @@ from linkage.master.relationships import (
     build_customer_products,
     load_related_file,
 )
+from linkage.tables import (
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_GRAPH,
+    CUSTOMER_HOUSEHOLDS,
+    CUSTOMER_ORDERS,
+    CUSTOMER_PRODUCTS,
+)
 
 RELATIONSHIPS_GROUP = "relationships"
 
@@ -81,7 +88,7 @@ def build_relationship_assets(project: ProjectConfig) -> list[dg.AssetsDefinitio
             "that cannot be read go to orders_rejects with the reason.",
         )
     ]
-    deps = ["orders", "customer_clusters", "customer_households"]
+    deps = ["orders", CUSTOMER_CLUSTERS, CUSTOMER_HOUSEHOLDS]
     if relationships.products is not None:
         assets.append(
             _file_asset(
@@ -109,7 +116,7 @@ def build_relationship_assets(project: ProjectConfig) -> list[dg.AssetsDefinitio
                     "(sku VARCHAR, name VARCHAR, category VARCHAR, unit_price DECIMAL(18, 2))"
                 )
             counts = build_customer_orders(con)
-            metadata = table_metadata(con, "customer_orders")
+            metadata = table_metadata(con, CUSTOMER_ORDERS)
         unattributed = counts["orders"] - counts["attributed"]
         if unattributed:
             context.log.warning("%d order(s) name a buyer record no customer has", unattributed)
@@ -128,13 +135,13 @@ def build_relationship_assets(project: ProjectConfig) -> list[dg.AssetsDefinitio
         the channels (online, in store) it was bought through."""
         with warehouse.connect() as con:
             build_customer_products(con)
-            metadata = table_metadata(con, "customer_products")
+            metadata = table_metadata(con, CUSTOMER_PRODUCTS)
         return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
         group_name=RELATIONSHIPS_GROUP,
         kinds={"duckdb"},
-        deps=[customer_products, "customer_households", "customer_clusters"],
+        deps=[customer_products, CUSTOMER_HOUSEHOLDS, CUSTOMER_CLUSTERS],
     )
     def customer_graph(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """The customer knowledge graph as one edge table (customer_id, relation,
@@ -143,7 +150,7 @@ def build_relationship_assets(project: ProjectConfig) -> list[dg.AssetsDefinitio
         and partners who served it, and its source records."""
         with warehouse.connect() as con:
             edges = build_customer_graph(con)
-            metadata = table_metadata(con, "customer_graph")
+            metadata = table_metadata(con, CUSTOMER_GRAPH)
         return dg.MaterializeResult(metadata={**metadata, "edges_by_relation": edges})
 
     return [*assets, customer_orders, customer_products, customer_graph]

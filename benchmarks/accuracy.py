@@ -67,6 +67,12 @@ from linkage.canonical import IDENTIFIER_FIELDS
 from linkage.config.project import ClusteringConfig, load_project
 from linkage.demo.generator import generate
 from linkage.ingest.identifiers import DEFAULT_NATIONAL_ID_KEY_ENV
+from linkage.tables import (
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_RECORDS,
+    LINKAGE_EVALUATION,
+    QUARANTINED_RECORDS,
+)
 from linkage.warehouse import quote, table_columns, table_exists
 from orchestration.build import build_assets, build_resources
 
@@ -319,12 +325,12 @@ def cluster_recall_ceiling(con: duckdb.DuckDBPyConnection) -> Ceiling:
             cluster_recall_ceiling(con).cluster_recall
         ```
     """
-    identifiers = [c for c in IDENTIFIER_FIELDS if c in table_columns(con, "customer_records")]
+    identifiers = [c for c in IDENTIFIER_FIELDS if c in table_columns(con, CUSTOMER_RECORDS)]
     labelled = (
         "SELECT r.unique_id, t.entity_id, r.first_name, r.last_name, r.date_of_birth, "
         "r.email, r.phone, r.postcode"
         + "".join(f", r.{quote(c)}" for c in identifiers)
-        + " FROM customer_records AS r JOIN ground_truth AS t USING (unique_id)"
+        + f" FROM {CUSTOMER_RECORDS} AS r JOIN ground_truth AS t USING (unique_id)"
     )
     shared = ["a.email = b.email", "a.phone = b.phone"]
     shared += [f"a.{quote(c)} = b.{quote(c)}" for c in identifiers]
@@ -417,7 +423,7 @@ def run_dataset(
     with duckdb.connect(str(project.warehouse), read_only=True) as con:
         metrics = dict(
             con.execute(
-                "SELECT metric, value FROM linkage_evaluation WHERE dagster_run_id = ?",
+                f"SELECT metric, value FROM {LINKAGE_EVALUATION} WHERE dagster_run_id = ?",
                 [result.run_id],
             ).fetchall()
         )
@@ -426,9 +432,9 @@ def run_dataset(
             for source in project.sources
             if table_exists(con, "raw_" + source)
         )
-        quarantined = con.execute("SELECT count(*) FROM quarantined_records").fetchall()[0][0]
+        quarantined = con.execute(f"SELECT count(*) FROM {QUARANTINED_RECORDS}").fetchall()[0][0]
         largest = con.execute(
-            "SELECT coalesce(max(customer_record_count), 0) FROM customer_clusters"
+            f"SELECT coalesce(max(customer_record_count), 0) FROM {CUSTOMER_CLUSTERS}"
         ).fetchall()[0][0]
         ceiling = cluster_recall_ceiling(con) if dataset.ceiling else None
     if not metrics:

@@ -42,6 +42,7 @@ from linkage.audit.explain import explain_pair
 from linkage.audit.explain_customer import explain_customer
 from linkage.audit.ledger import ledger_rows, verify_ledger
 from linkage.config.project import ProjectConfig, load_project
+from linkage.tables import CUSTOMER_CLUSTERS, CUSTOMER_RECORDS, LINKAGE_RUNS, PAIRWISE_MATCHES
 from orchestration.build import build_assets, build_resources
 from orchestration.reproduce import reproduce_run
 
@@ -145,11 +146,11 @@ def run(project: ProjectConfig) -> list[Step]:
         ),
         timed(
             "linkage_runs alone",
-            lambda: dg.materialize(assets, resources=resources, selection="linkage_runs"),
+            lambda: dg.materialize(assets, resources=resources, selection=LINKAGE_RUNS),
         ),
     ]
     with duckdb.connect(str(project.warehouse), read_only=True) as con:
-        records = con.execute("SELECT count(*) FROM customer_records").fetchall()[0][0]
+        records = con.execute(f"SELECT count(*) FROM {CUSTOMER_RECORDS}").fetchall()[0][0]
         steps.append(
             timed(
                 "verify-ledger",
@@ -158,12 +159,12 @@ def run(project: ProjectConfig) -> list[Step]:
             )
         )
         left, right = con.execute(
-            "SELECT unique_id_l, unique_id_r FROM pairwise_matches "
+            f"SELECT unique_id_l, unique_id_r FROM {PAIRWISE_MATCHES} "
             "ORDER BY match_weight DESC LIMIT 1"
         ).fetchall()[0]
         steps.append(timed("explain pair", lambda: explain_pair(con, left, right)))
         largest = con.execute(
-            "SELECT customer_id FROM customer_clusters ORDER BY customer_record_count DESC, "
+            f"SELECT customer_id FROM {CUSTOMER_CLUSTERS} ORDER BY customer_record_count DESC, "
             "customer_id LIMIT 1"
         ).fetchall()[0][0]
         steps.append(

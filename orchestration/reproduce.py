@@ -30,6 +30,7 @@ from linkage.audit.reproduce import (
 )
 from linkage.config.project import ProjectConfig, load_project
 from linkage.ingest.deliveries import file_sha256
+from linkage.tables import CUSTOMER_RECORDS
 from orchestration.build import build_assets, build_resources
 
 logger = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def reproduce_run(
                 )
             if not from_files and current_records_match(source, entry):
                 with duckdb.connect(str(folder / SCRATCH_WAREHOUSE)) as scratch:
-                    copy_table(source, scratch, "customer_records")
+                    copy_table(source, scratch, CUSTOMER_RECORDS)
                     return rescore_and_cluster(
                         scratch, source=source, entry=entry, inputs="warehouse"
                     )

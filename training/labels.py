@@ -44,7 +44,12 @@ import duckdb
 import pandas as pd
 from splink import DuckDBAPI, Linker
 
-from linkage.tables import CLERICAL_LABEL_MATCHES, CLERICAL_LABELS
+from linkage.tables import (
+    CLERICAL_LABEL_MATCHES,
+    CLERICAL_LABELS,
+    CUSTOMER_RECORDS,
+    QUARANTINED_RECORDS,
+)
 from linkage.warehouse import drop_splink_tables, quote, table_exists
 from training.evaluate import PairScores, score_pairs
 
@@ -109,11 +114,11 @@ def _rows_text(frame: pd.DataFrame, mask: pd.Series, columns: Sequence[str]) -> 
 
 def _known_ids_sql(con: duckdb.DuckDBPyConnection) -> str:
     """Every record the sources delivered: the clustered-to-be and the quarantined."""
-    sql = "SELECT unique_id FROM customer_records"
-    if table_exists(con, "quarantined_records"):
+    sql = f"SELECT unique_id FROM {CUSTOMER_RECORDS}"
+    if table_exists(con, QUARANTINED_RECORDS):
         sql += (
             " UNION ALL SELECT source_system || ':' || source_record_id "
-            "FROM quarantined_records WHERE source_record_id IS NOT NULL"
+            f"FROM {QUARANTINED_RECORDS} WHERE source_record_id IS NOT NULL"
         )
     return sql
 
@@ -211,7 +216,7 @@ def load_labels(
             delivered record; the message names the file and lists a few rows.
         LookupError: ``customer_records`` does not exist yet.
     """
-    if not table_exists(con, "customer_records"):
+    if not table_exists(con, CUSTOMER_RECORDS):
         raise LookupError("no customer_records in the warehouse: materialize it first")
     frame = _read_labels_file(path)
     required = [*REQUIRED_COLUMNS, *(c for c in (source_dataset_l, source_dataset_r) if c)]

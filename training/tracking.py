@@ -75,6 +75,8 @@ from training.train import PRIVATE_TF_COLUMNS, TrainingOptions, TrainingResult
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from linkage.tables import LINKAGE_MODEL
+
 logger = logging.getLogger(__name__)
 
 PIP_REQUIREMENTS = ["splink==5.0.0", "duckdb==2.0.0", "pandas", "mlflow"]
@@ -218,7 +220,7 @@ def log_training_run(
         artifacts = {MODEL_ARTIFACT: str(model_path)}
         artifacts.update({f"{TF_ARTIFACT_PREFIX}{c}": str(p) for c, p in tf_paths.items()})
         info = mlflow.pyfunc.log_model(
-            name="linkage_model",
+            name=LINKAGE_MODEL,
             python_model=SplinkPairScorer(),
             artifacts=artifacts,
             pip_requirements=PIP_REQUIREMENTS,

@@ -26,7 +26,7 @@ import duckdb
 
 from linkage.cluster.overrides import effective_overrides
 from linkage.cluster.stable_ids import CUSTOMER_ID_TABLES
-from linkage.tables import MERGE_EVIDENCE
+from linkage.tables import CUSTOMER_CLUSTERS, MERGE_EVIDENCE
 from linkage.warehouse import quote, table_exists
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def record_merge_evidence(
     run_id: str,
     pairs_table: str,
     threshold: float,
-    clusters_table: str = "customer_clusters",
+    clusters_table: str = CUSTOMER_CLUSTERS,
     per_merge: int = EVIDENCE_PER_MERGE,
 ) -> int:
     """Append to ``merge_evidence`` the links behind each merge of ``run_id``.

@@ -34,7 +34,13 @@ from linkage.audit.run_facts import partition_sha256
 from linkage.cluster.overrides import cluster_with_overrides, ensure_override_tables
 from linkage.model.scoring import predict_pairs
 from linkage.model.store import model_by_version
-from linkage.tables import CUSTOMER_CLUSTERS, STEWARD_OVERRIDES, STEWARD_UNMERGE_RESOLUTIONS
+from linkage.tables import (
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_RECORDS,
+    PAIRWISE_MATCHES,
+    STEWARD_OVERRIDES,
+    STEWARD_UNMERGE_RESOLUTIONS,
+)
 from linkage.warehouse import quote, table_exists
 
 logger = logging.getLogger(__name__)
@@ -195,15 +201,15 @@ def rescore_and_cluster(
     outcome.overrides_applied = _copy_overrides(source, scratch, ended)
     predict_pairs(
         scratch,
-        records_table="customer_records",
+        records_table=CUSTOMER_RECORDS,
         model=stored.model,
         floor=float(thresholds.get("prediction_floor", stored.prediction_floor)),
-        out_table="pairwise_matches",
+        out_table=PAIRWISE_MATCHES,
     )
     cluster_with_overrides(
         scratch,
-        records_table="customer_records",
-        pairs_table="pairwise_matches",
+        records_table=CUSTOMER_RECORDS,
+        pairs_table=PAIRWISE_MATCHES,
         threshold=float(outcome.match_threshold or stored.match_threshold),
         out_table=CUSTOMER_CLUSTERS,
         method=str(outcome.clustering_method),

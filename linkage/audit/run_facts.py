@@ -27,7 +27,12 @@ from typing import Any
 import duckdb
 
 from linkage.cluster.stable_ids import CUSTOMER_ID_TABLES
-from linkage.tables import SOURCE_DELIVERIES
+from linkage.tables import (
+    CUSTOMER_CLUSTERS,
+    LINKAGE_EVALUATION,
+    PAIRWISE_MATCHES,
+    SOURCE_DELIVERIES,
+)
 from linkage.warehouse import quote, table_exists
 
 logger = logging.getLogger(__name__)
@@ -163,21 +168,21 @@ def pipeline_counts(
         "records_in": sum(_count(con, f"raw_{s}") for s in sources),
         "records_staged": sum(_count(con, f"staged_{s}") for s in sources),
         "quarantined": sum(_count(con, f"quarantine_{s}") for s in sources),
-        "records_clustered": _count(con, "customer_clusters"),
-        "pairs_scored": _count(con, "pairwise_matches"),
+        "records_clustered": _count(con, CUSTOMER_CLUSTERS),
+        "pairs_scored": _count(con, PAIRWISE_MATCHES),
         "pairs_above_threshold": 0,
         "customers": 0,
         "multi_record_customers": 0,
     }
     if threshold is not None:
         counts["pairs_above_threshold"] = _count(
-            con, "pairwise_matches", "match_probability >= $t", t=threshold
+            con, PAIRWISE_MATCHES, "match_probability >= $t", t=threshold
         )
-    if table_exists(con, "customer_clusters"):
+    if table_exists(con, CUSTOMER_CLUSTERS):
         customers, multi = con.execute(
             "SELECT count(DISTINCT customer_id), "
             "count(DISTINCT customer_id) FILTER (WHERE customer_record_count > 1) "
-            "FROM customer_clusters"
+            f"FROM {CUSTOMER_CLUSTERS}"
         ).fetchall()[0]
         counts["customers"], counts["multi_record_customers"] = int(customers), int(multi)
     events = {"new": 0, "merged": 0, "split": 0, "retired": 0}
@@ -201,7 +206,7 @@ def pipeline_counts(
 
 
 def partition_sha256(
-    con: duckdb.DuckDBPyConnection, clusters_table: str = "customer_clusters"
+    con: duckdb.DuckDBPyConnection, clusters_table: str = CUSTOMER_CLUSTERS
 ) -> str | None:
     """SHA-256 of which records are together, whatever the customers' ids.
 
@@ -218,7 +223,7 @@ def partition_sha256(
 
 
 def assignment_sha256(
-    con: duckdb.DuckDBPyConnection, clusters_table: str = "customer_clusters"
+    con: duckdb.DuckDBPyConnection, clusters_table: str = CUSTOMER_CLUSTERS
 ) -> str | None:
     """SHA-256 of every record's customer id (changes when an id changes)."""
     if not table_exists(con, clusters_table):
@@ -244,10 +249,10 @@ def table_sha256(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[s
 
 def evaluation_metrics(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, float]:
     """The evaluation metrics ``linkage_evaluation`` holds for ``run_id`` (may be empty)."""
-    if not table_exists(con, "linkage_evaluation"):
+    if not table_exists(con, LINKAGE_EVALUATION):
         return {}
     rows = con.execute(
-        "SELECT metric, arg_max(value, evaluated_at) FROM linkage_evaluation "
+        f"SELECT metric, arg_max(value, evaluated_at) FROM {LINKAGE_EVALUATION} "
         "WHERE dagster_run_id = ? GROUP BY metric ORDER BY metric",
         [run_id],
     ).fetchall()

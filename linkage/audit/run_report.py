@@ -42,6 +42,15 @@ import duckdb
 import yaml
 
 from linkage.charts import cluster_sizes_png, match_weights_png
+from linkage.tables import (
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_ID_HISTORY,
+    CUSTOMER_RECORD_MOVES,
+    DATA_QUALITY_ISSUES,
+    LINKAGE_EVALUATION,
+    MERGE_EVIDENCE,
+    QUARANTINED_RECORDS,
+)
 from linkage.warehouse import quote, table_columns, table_exists
 
 logger = logging.getLogger(__name__)
@@ -456,7 +465,7 @@ def _quality_section(con: duckdb.DuckDBPyConnection) -> _Html:
         "<h3>Quarantined records</h3>"
         + _grouped_counts(
             con,
-            "quarantined_records",
+            QUARANTINED_RECORDS,
             {"source_system": "source", "reason": "reason"},
             count_label="records",
             table_id="quarantine",
@@ -465,7 +474,7 @@ def _quality_section(con: duckdb.DuckDBPyConnection) -> _Html:
         + "<h3>Data-quality issues (values set aside, records kept)</h3>"
         + _grouped_counts(
             con,
-            "data_quality_issues",
+            DATA_QUALITY_ISSUES,
             {"source_system": "source", "field": "field", "problem": "issue"},
             count_label="values",
             table_id="quality-issues",
@@ -560,9 +569,9 @@ def _run_metrics(con: duckdb.DuckDBPyConnection, entry: Mapping[str, Any]) -> di
     """The ledger's metrics, completed by ``linkage_evaluation`` rows of this run."""
     metrics = dict(entry.get("metrics") or {})
     run_id = entry.get("dagster_run_id")
-    if run_id and table_exists(con, "linkage_evaluation"):
+    if run_id and table_exists(con, LINKAGE_EVALUATION):
         for metric, value in con.execute(
-            "SELECT metric, value FROM linkage_evaluation WHERE dagster_run_id = ? "
+            f"SELECT metric, value FROM {LINKAGE_EVALUATION} WHERE dagster_run_id = ? "
             "ORDER BY evaluated_at",
             [run_id],
         ).fetchall():
@@ -582,14 +591,14 @@ def _evaluation_section(con: duckdb.DuckDBPyConnection, metrics: Mapping[str, An
             )
         )
     parts.append(_Html("<h3>Recent evaluations</h3>"))
-    if not table_exists(con, "linkage_evaluation"):
-        parts.append(_missing_table("linkage_evaluation"))
+    if not table_exists(con, LINKAGE_EVALUATION):
+        parts.append(_missing_table(LINKAGE_EVALUATION))
         return _Html("".join(parts))
     rows = con.execute(
         "WITH runs AS (SELECT dagster_run_id, max(evaluated_at) AS at "
-        "FROM linkage_evaluation GROUP BY 1 ORDER BY 2 DESC LIMIT 10) "
+        f"FROM {LINKAGE_EVALUATION} GROUP BY 1 ORDER BY 2 DESC LIMIT 10) "
         "SELECT r.at, e.dagster_run_id, e.model_version, e.metric, e.value "
-        "FROM linkage_evaluation AS e JOIN runs AS r "
+        f"FROM {LINKAGE_EVALUATION} AS e JOIN runs AS r "
         "ON e.dagster_run_id = r.dagster_run_id AND e.evaluated_at = r.at "
         "ORDER BY r.at DESC"
     ).fetchall()
@@ -614,13 +623,13 @@ def _evaluation_section(con: duckdb.DuckDBPyConnection, metrics: Mapping[str, An
 
 
 def _customers_section(con: duckdb.DuckDBPyConnection) -> _Html:
-    if not table_exists(con, "customer_clusters"):
-        return _missing_table("customer_clusters")
+    if not table_exists(con, CUSTOMER_CLUSTERS):
+        return _missing_table(CUSTOMER_CLUSTERS)
     sizes = [
         (int(size), int(customers))
         for size, customers in con.execute(
             "SELECT records, count(*) FROM ("
-            "SELECT customer_id, count(*) AS records FROM customer_clusters GROUP BY 1) "
+            f"SELECT customer_id, count(*) AS records FROM {CUSTOMER_CLUSTERS} GROUP BY 1) "
             "GROUP BY 1 ORDER BY 1"
         ).fetchall()
     ]
@@ -734,7 +743,7 @@ def _run_rows(
 
 def _id_event_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> _Html:
     """Ids of ``customer_id_history`` per event of this run."""
-    table = "customer_id_history"
+    table = CUSTOMER_ID_HISTORY
     if not table_exists(con, table):
         return _missing_table(table)
     if not {"run_id", "event"} <= set(table_columns(con, table)):
@@ -773,7 +782,7 @@ def _id_changes(con: duckdb.DuckDBPyConnection, entry: Mapping[str, Any]) -> _Ht
         + _id_event_counts(con, run_id)
         + _run_rows(
             con,
-            "customer_id_history",
+            CUSTOMER_ID_HISTORY,
             run_id=run_id,
             columns=["event", "id", "related_id", "members"],
             required=["event", "id"],
@@ -784,7 +793,7 @@ def _id_changes(con: duckdb.DuckDBPyConnection, entry: Mapping[str, Any]) -> _Ht
         + "<h3>Records that changed customer</h3>"
         + _run_rows(
             con,
-            "customer_record_moves",
+            CUSTOMER_RECORD_MOVES,
             run_id=run_id,
             columns=["member", "from_id", "to_id"],
             required=["member"],
@@ -796,7 +805,7 @@ def _id_changes(con: duckdb.DuckDBPyConnection, entry: Mapping[str, Any]) -> _Ht
         + "<h3>Merge evidence</h3>"
         + _run_rows(
             con,
-            "merge_evidence",
+            MERGE_EVIDENCE,
             run_id=run_id,
             columns=MERGE_EVIDENCE_COLUMNS,
             required=[],

@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from linkage.tables import (
+    CUSTOMER_CLUSTERS,
+    LINKAGE_EVALUATION,
+    LINKAGE_MODEL,
+    QUARANTINED_RECORDS,
+    SOURCE_DELIVERIES,
+)
 from linkage.warehouse import quote, table_exists
 
 
@@ -55,11 +62,11 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def _deliveries(con: duckdb.DuckDBPyConnection, source: str) -> int:
-    if not table_exists(con, "source_deliveries"):
+    if not table_exists(con, SOURCE_DELIVERIES):
         return 0
     return int(
         con.execute(
-            "SELECT count(*) FROM source_deliveries WHERE source_system = ?", [source]
+            f"SELECT count(*) FROM {SOURCE_DELIVERIES} WHERE source_system = ?", [source]
         ).fetchall()[0][0]
     )
 
@@ -75,34 +82,34 @@ def read_summary(con: duckdb.DuckDBPyConnection, sources: list[str]) -> Pipeline
             deliveries=_deliveries(con, source),
             invalid_values=_count(con, f"quality_issues_{source}"),
         )
-    if table_exists(con, "quarantined_records"):
+    if table_exists(con, QUARANTINED_RECORDS):
         summary.quarantine_reasons = {
             str(k): int(v)
             for k, v in con.execute(
-                "SELECT reason, count(*) FROM quarantined_records GROUP BY 1 ORDER BY 2 DESC"
+                f"SELECT reason, count(*) FROM {QUARANTINED_RECORDS} GROUP BY 1 ORDER BY 2 DESC"
             ).fetchall()
         }
-    if table_exists(con, "customer_clusters"):
+    if table_exists(con, CUSTOMER_CLUSTERS):
         row = con.execute(
             "SELECT count(DISTINCT customer_id), count(*), "
             "count(DISTINCT customer_id) FILTER (WHERE customer_record_count > 1), "
-            "coalesce(max(customer_record_count), 0) FROM customer_clusters"
+            f"coalesce(max(customer_record_count), 0) FROM {CUSTOMER_CLUSTERS}"
         ).fetchall()[0]
         summary.customers, summary.clustered = int(row[0]), int(row[1])
         summary.multi_record_customers, summary.largest_customer = int(row[2]), int(row[3])
-    if table_exists(con, "linkage_model"):
+    if table_exists(con, LINKAGE_MODEL):
         rows = con.execute(
-            "SELECT model_version, match_threshold, mlflow_run_id FROM linkage_model "
+            f"SELECT model_version, match_threshold, mlflow_run_id FROM {LINKAGE_MODEL} "
             "ORDER BY trained_at DESC LIMIT 1"
         ).fetchall()
         if rows:
             summary.model_version, summary.match_threshold, summary.mlflow_run_id = rows[0]
-    if table_exists(con, "linkage_evaluation"):
+    if table_exists(con, LINKAGE_EVALUATION):
         summary.evaluation = {
             str(k): float(v)
             for k, v in con.execute(
-                "SELECT metric, value FROM linkage_evaluation WHERE evaluated_at = "
-                "(SELECT max(evaluated_at) FROM linkage_evaluation)"
+                f"SELECT metric, value FROM {LINKAGE_EVALUATION} WHERE evaluated_at = "
+                f"(SELECT max(evaluated_at) FROM {LINKAGE_EVALUATION})"
             ).fetchall()
         }
     return summary

@@ -70,7 +70,13 @@ from linkage.cluster.clustering import (
     cluster_records,
 )
 from linkage.ingest.readers import SUPPORTED_SUFFIXES, SourceError, read_file
-from linkage.tables import REFUSED_LINKS, STEWARD_OVERRIDES, STEWARD_UNMERGE_RESOLUTIONS
+from linkage.tables import (
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_RECORDS,
+    REFUSED_LINKS,
+    STEWARD_OVERRIDES,
+    STEWARD_UNMERGE_RESOLUTIONS,
+)
 from linkage.warehouse import quote, table_exists
 
 logger = logging.getLogger(__name__)
@@ -677,7 +683,7 @@ def list_overrides(con: duckdb.DuckDBPyConnection) -> list[Override]:
 def unknown_records(
     con: duckdb.DuckDBPyConnection,
     records: Iterable[str],
-    records_table: str = "customer_records",
+    records_table: str = CUSTOMER_RECORDS,
 ) -> list[str]:
     """The records (``unique_id``) that are not in ``records_table``, sorted.
 
@@ -730,7 +736,7 @@ def _resolved(con: duckdb.DuckDBPyConnection) -> dict[str, list[str | None]]:
 
 
 def resolve_unmerges(
-    con: duckdb.DuckDBPyConnection, *, clusters_table: str = "customer_clusters"
+    con: duckdb.DuckDBPyConnection, *, clusters_table: str = CUSTOMER_CLUSTERS
 ) -> UnmergeResolution:
     """Turn each unresolved unmerge in force into cannot-links, once and for all.
 

@@ -92,6 +92,16 @@ from datetime import datetime, timezone
 import duckdb
 import pyarrow as pa
 
+from linkage.tables import (
+    CUSTOMER_ID_HISTORY,
+    CUSTOMER_IDS,
+    CUSTOMER_MEMBERSHIP,
+    CUSTOMER_RECORD_MOVES,
+    HOUSEHOLD_ID_HISTORY,
+    HOUSEHOLD_IDS,
+    HOUSEHOLD_MEMBERSHIP,
+    HOUSEHOLD_MOVES,
+)
 from linkage.warehouse import quote
 
 __all__ = [
@@ -165,18 +175,18 @@ class IdTables:
 
 CUSTOMER_ID_TABLES = IdTables(
     "cus_",
-    "customer_ids",
-    "customer_membership",
-    "customer_id_history",
-    "customer_record_moves",
+    CUSTOMER_IDS,
+    CUSTOMER_MEMBERSHIP,
+    CUSTOMER_ID_HISTORY,
+    CUSTOMER_RECORD_MOVES,
     "customer_id",
 )
 HOUSEHOLD_ID_TABLES = IdTables(
     "hh_",
-    "household_ids",
-    "household_membership",
-    "household_id_history",
-    "household_moves",
+    HOUSEHOLD_IDS,
+    HOUSEHOLD_MEMBERSHIP,
+    HOUSEHOLD_ID_HISTORY,
+    HOUSEHOLD_MOVES,
     "household_id",
 )
 

@@ -26,7 +26,17 @@ import duckdb
 
 from linkage.ingest.data_quality import mask_value
 from linkage.ingest.standardise import standardise_email, standardise_phone
-from linkage.tables import CUSTOMER_360
+from linkage.tables import (
+    CUSTOMER_360,
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_GRAPH,
+    CUSTOMER_HOUSEHOLDS,
+    CUSTOMER_ID_HISTORY,
+    CUSTOMER_ORDERS,
+    CUSTOMER_PRODUCTS,
+    CUSTOMER_RECORDS,
+    GOLDEN_CUSTOMERS,
+)
 from linkage.warehouse import quote, table_columns, table_exists
 
 logger = logging.getLogger(__name__)
@@ -70,16 +80,18 @@ def build_customer_360(con: duckdb.DuckDBPyConnection) -> int:
     Returns:
         Customers in the view.
     """
-    households = table_exists(con, "customer_households")
-    orders = table_exists(con, "customer_orders")
+    households = table_exists(con, CUSTOMER_HOUSEHOLDS)
+    orders = table_exists(con, CUSTOMER_ORDERS)
     household_select = "h.household_id" if households else "NULL::VARCHAR AS household_id"
-    household_join = "LEFT JOIN customer_households AS h USING (customer_id)" if households else ""
+    household_join = (
+        f"LEFT JOIN {CUSTOMER_HOUSEHOLDS} AS h USING (customer_id)" if households else ""
+    )
     order_ctes = (
         ", order_totals AS (SELECT customer_id, count(*) AS order_count, "
         "sum(amount) AS order_value, max(ordered_at) AS last_order_at, "
         "count(*) FILTER (WHERE channel = 'online') AS online_orders, "
         "count(*) FILTER (WHERE channel = 'in_store') AS in_store_orders "
-        "FROM customer_orders WHERE customer_id IS NOT NULL GROUP BY customer_id)"
+        f"FROM {CUSTOMER_ORDERS} WHERE customer_id IS NOT NULL GROUP BY customer_id)"
         if orders
         else ""
     )
@@ -101,12 +113,12 @@ def build_customer_360(con: duckdb.DuckDBPyConnection) -> int:
         "  SELECT c.customer_id, list(struct_pack(unique_id := c.unique_id, "
         "  source_system := c.source_system, source_record_id := c.source_record_id) "
         "  ORDER BY c.unique_id) AS source_records, max(cr.loaded_at) AS last_loaded_at "
-        "  FROM customer_clusters AS c JOIN customer_records AS cr USING (unique_id) "
+        f"  FROM {CUSTOMER_CLUSTERS} AS c JOIN {CUSTOMER_RECORDS} AS cr USING (unique_id) "
         "  GROUP BY c.customer_id"
         f"){order_ctes} "
         f"SELECT g.* EXCLUDE (source_records), {household_select}, "
         f"r.source_records, {order_select} "
-        "FROM golden_customers AS g JOIN records AS r USING (customer_id) "
+        f"FROM {GOLDEN_CUSTOMERS} AS g JOIN records AS r USING (customer_id) "
         f"{household_join} {order_join} ORDER BY g.customer_id"
     )
     return int(con.execute(f"SELECT count(*) FROM {CUSTOMER_360}").fetchall()[0][0])
@@ -122,7 +134,7 @@ def find_customers(con: duckdb.DuckDBPyConnection, query: str) -> list[str]:
     if not text:
         return []
     found = con.execute(
-        "SELECT DISTINCT customer_id FROM customer_clusters "
+        f"SELECT DISTINCT customer_id FROM {CUSTOMER_CLUSTERS} "
         "WHERE customer_id = $q OR unique_id = $q ORDER BY 1",
         {"q": text},
     ).fetchall()
@@ -139,8 +151,8 @@ def find_customers(con: duckdb.DuckDBPyConnection, query: str) -> list[str]:
             break
     for column, value in candidates:
         rows = con.execute(
-            f"SELECT DISTINCT c.customer_id FROM customer_records AS r "
-            f"JOIN customer_clusters AS c USING (unique_id) WHERE r.{quote(column)} = ? "
+            f"SELECT DISTINCT c.customer_id FROM {CUSTOMER_RECORDS} AS r "
+            f"JOIN {CUSTOMER_CLUSTERS} AS c USING (unique_id) WHERE r.{quote(column)} = ? "
             "ORDER BY 1",
             [value],
         ).fetchall()
@@ -220,21 +232,21 @@ def customer_profile(
     record_columns = [
         c
         for c in (*RECORD_DISPLAY_COLUMNS, "loaded_at")
-        if c in table_columns(con, "customer_records")
+        if c in table_columns(con, CUSTOMER_RECORDS)
     ]
     records = _rows(
         con,
         "SELECT " + ", ".join(f"r.{quote(c)}" for c in record_columns) + " "
-        "FROM customer_clusters AS c JOIN customer_records AS r USING (unique_id) "
+        f"FROM {CUSTOMER_CLUSTERS} AS c JOIN {CUSTOMER_RECORDS} AS r USING (unique_id) "
         "WHERE c.customer_id = ? ORDER BY r.unique_id",
         [customer_id],
     )
     profile = CustomerProfile(customer_id, golden[0], records)
-    if table_exists(con, "customer_graph"):
+    if table_exists(con, CUSTOMER_GRAPH):
         profile.household_members = [
             row[0]
             for row in con.execute(
-                "SELECT target_id FROM customer_graph WHERE customer_id = ? "
+                f"SELECT target_id FROM {CUSTOMER_GRAPH} WHERE customer_id = ? "
                 "AND relation = 'household_member' ORDER BY 1",
                 [customer_id],
             ).fetchall()
@@ -242,22 +254,22 @@ def customer_profile(
         profile.staff = [
             (row[0], int(row[1]))
             for row in con.execute(
-                "SELECT target_id, orders FROM customer_graph WHERE customer_id = ? "
+                f"SELECT target_id, orders FROM {CUSTOMER_GRAPH} WHERE customer_id = ? "
                 "AND relation = 'served_by' ORDER BY orders DESC, target_id",
                 [customer_id],
             ).fetchall()
         ]
-    if table_exists(con, "customer_products"):
+    if table_exists(con, CUSTOMER_PRODUCTS):
         profile.products = _rows(
             con,
             "SELECT sku, product_name, orders, quantity, amount, channels, last_bought_at "
-            "FROM customer_products WHERE customer_id = ? ORDER BY orders DESC, sku",
+            f"FROM {CUSTOMER_PRODUCTS} WHERE customer_id = ? ORDER BY orders DESC, sku",
             [customer_id],
         )
-    if table_exists(con, "customer_id_history"):
+    if table_exists(con, CUSTOMER_ID_HISTORY):
         profile.id_history = _rows(
             con,
-            "SELECT * FROM customer_id_history WHERE id = ? OR related_id = ? ORDER BY 1, 2",
+            f"SELECT * FROM {CUSTOMER_ID_HISTORY} WHERE id = ? OR related_id = ? ORDER BY 1, 2",
             [customer_id, customer_id],
         )
     if mask:

@@ -36,6 +36,15 @@ import pyarrow as pa
 
 from linkage.ingest.deliveries import find_source_files
 from linkage.ingest.readers import SourceError, read_file
+from linkage.tables import (
+    CUSTOMER_CLUSTERS,
+    CUSTOMER_GRAPH,
+    CUSTOMER_HOUSEHOLDS,
+    CUSTOMER_ORDERS,
+    CUSTOMER_PRODUCTS,
+    ORDERS,
+    PRODUCTS,
+)
 from linkage.warehouse import quote, table_exists
 
 logger = logging.getLogger(__name__)
@@ -173,29 +182,29 @@ def build_customer_orders(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """
     household = (
         "h.household_id"
-        if table_exists(con, "customer_households")
+        if table_exists(con, CUSTOMER_HOUSEHOLDS)
         else "NULL::VARCHAR AS household_id"
     )
     household_join = (
-        "LEFT JOIN customer_households AS h ON h.customer_id = c.customer_id"
-        if table_exists(con, "customer_households")
+        f"LEFT JOIN {CUSTOMER_HOUSEHOLDS} AS h ON h.customer_id = c.customer_id"
+        if table_exists(con, CUSTOMER_HOUSEHOLDS)
         else ""
     )
     con.execute(
-        "CREATE OR REPLACE TABLE customer_orders AS "
+        f"CREATE OR REPLACE TABLE {CUSTOMER_ORDERS} AS "
         "SELECT o.order_id, c.customer_id, "
         f"{household}, o.buyer_source || ':' || o.buyer_record_id AS unique_id, "
         "o.sku, p.name AS product_name, p.category, coalesce(o.quantity, 1) AS quantity, "
         "o.channel, o.store_id, o.staff_id, o.amount, o.ordered_at "
-        "FROM orders AS o "
-        "LEFT JOIN customer_clusters AS c "
+        f"FROM {ORDERS} AS o "
+        f"LEFT JOIN {CUSTOMER_CLUSTERS} AS c "
         "ON c.unique_id = o.buyer_source || ':' || o.buyer_record_id "
         f"{household_join} "
-        "LEFT JOIN products AS p ON p.sku = o.sku "
+        f"LEFT JOIN {PRODUCTS} AS p ON p.sku = o.sku "
         "ORDER BY o.ordered_at, o.order_id"
     )
     row = con.execute(
-        "SELECT count(*), count(customer_id), count(DISTINCT customer_id) FROM customer_orders"
+        f"SELECT count(*), count(customer_id), count(DISTINCT customer_id) FROM {CUSTOMER_ORDERS}"
     ).fetchall()[0]
     return {"orders": int(row[0]), "attributed": int(row[1]), "customers": int(row[2])}
 
@@ -203,15 +212,15 @@ def build_customer_orders(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def build_customer_products(con: duckdb.DuckDBPyConnection) -> int:
     """``customer_products``: what each customer bought, per product."""
     con.execute(
-        "CREATE OR REPLACE TABLE customer_products AS "
+        f"CREATE OR REPLACE TABLE {CUSTOMER_PRODUCTS} AS "
         "SELECT customer_id, sku, any_value(product_name) AS product_name, "
         "any_value(category) AS category, count(*) AS orders, sum(quantity) AS quantity, "
         "sum(amount) AS amount, min(ordered_at) AS first_bought_at, "
         "max(ordered_at) AS last_bought_at, list(DISTINCT channel ORDER BY channel) AS channels "
-        "FROM customer_orders WHERE customer_id IS NOT NULL GROUP BY customer_id, sku "
+        f"FROM {CUSTOMER_ORDERS} WHERE customer_id IS NOT NULL GROUP BY customer_id, sku "
         "ORDER BY customer_id, sku"
     )
-    return int(con.execute("SELECT count(*) FROM customer_products").fetchall()[0][0])
+    return int(con.execute(f"SELECT count(*) FROM {CUSTOMER_PRODUCTS}").fetchall()[0][0])
 
 
 def build_customer_graph(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -220,7 +229,7 @@ def build_customer_graph(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     Returns:
         Edges per relation.
     """
-    has_households = table_exists(con, "customer_households")
+    has_households = table_exists(con, CUSTOMER_HOUSEHOLDS)
     edge = (
         "SELECT customer_id, '{relation}' AS relation, '{target}' AS target_type, "
         "{target_id} AS target_id, {orders} AS orders, {amount} AS amount, "
@@ -231,7 +240,7 @@ def build_customer_graph(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "amount": "sum(amount)",
         "first": "min(ordered_at)",
         "last": "max(ordered_at)",
-        "source": "customer_orders",
+        "source": CUSTOMER_ORDERS,
     }
     no_orders = {
         "orders": "NULL::BIGINT",
@@ -273,7 +282,7 @@ def build_customer_graph(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             target="source_record",
             target_id="unique_id",
             where="",
-            source="customer_clusters",
+            source=CUSTOMER_CLUSTERS,
             **no_orders,
         ),
     ]
@@ -284,7 +293,7 @@ def build_customer_graph(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
                 target="household",
                 target_id="household_id",
                 where="",
-                source="customer_households",
+                source=CUSTOMER_HOUSEHOLDS,
                 **no_orders,
             )
         )
@@ -292,25 +301,25 @@ def build_customer_graph(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             "SELECT a.customer_id, 'household_member' AS relation, 'customer' AS target_type, "
             "b.customer_id AS target_id, NULL::BIGINT AS orders, NULL::DECIMAL(18, 2) AS amount, "
             "NULL::TIMESTAMP AS first_at, NULL::TIMESTAMP AS last_at "
-            "FROM customer_households AS a JOIN customer_households AS b "
+            f"FROM {CUSTOMER_HOUSEHOLDS} AS a JOIN {CUSTOMER_HOUSEHOLDS} AS b "
             "ON a.household_id = b.household_id AND a.customer_id <> b.customer_id"
         )
     con.execute(
-        "CREATE OR REPLACE TABLE customer_graph AS SELECT * FROM ("
+        f"CREATE OR REPLACE TABLE {CUSTOMER_GRAPH} AS SELECT * FROM ("
         + " UNION ALL ".join(parts)
         + ") ORDER BY customer_id, relation, target_id"
     )
     return {
         str(k): int(v)
         for k, v in con.execute(
-            "SELECT relation, count(*) FROM customer_graph GROUP BY 1 ORDER BY 1"
+            f"SELECT relation, count(*) FROM {CUSTOMER_GRAPH} GROUP BY 1 ORDER BY 1"
         ).fetchall()
     }
 
 
 def _related(con: duckdb.DuckDBPyConnection, customer_id: str, relation: str) -> list[tuple]:
     return con.execute(
-        "SELECT target_id, orders, amount, last_at FROM customer_graph "
+        f"SELECT target_id, orders, amount, last_at FROM {CUSTOMER_GRAPH} "
         "WHERE customer_id = ? AND relation = ? ORDER BY orders DESC NULLS LAST, target_id",
         [customer_id, relation],
     ).fetchall()
@@ -324,7 +333,7 @@ def household_members(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[
 def products_bought(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[tuple]:
     """(sku, product name, orders, amount, channels) per product the customer bought."""
     return con.execute(
-        "SELECT sku, product_name, orders, amount, channels FROM customer_products "
+        f"SELECT sku, product_name, orders, amount, channels FROM {CUSTOMER_PRODUCTS} "
         "WHERE customer_id = ? ORDER BY orders DESC, sku",
         [customer_id],
     ).fetchall()
@@ -335,7 +344,7 @@ def channels_used(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str,
     return {
         str(k): int(v)
         for k, v in con.execute(
-            "SELECT channel, count(*) FROM customer_orders WHERE customer_id = ? "
+            f"SELECT channel, count(*) FROM {CUSTOMER_ORDERS} WHERE customer_id = ? "
             "GROUP BY 1 ORDER BY 1",
             [customer_id],
         ).fetchall()
