@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from training.tracking import MlflowTarget
+from training.mlflow_store import MlflowTarget
 
 
 class WarehouseResource(dg.ConfigurableResource):

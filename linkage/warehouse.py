@@ -11,8 +11,10 @@ from pathlib import Path
 
 import duckdb
 
+from linkage.errors import MeldError
 
-class WarehouseBusyError(RuntimeError):
+
+class WarehouseBusyError(MeldError, RuntimeError):
     """The warehouse file is locked, usually by a running pipeline."""
 
 

@@ -22,8 +22,9 @@ from linkage.ingest.identifiers import hash_national_id, keyed_hash
 from linkage.model.blocking import DETERMINISTIC_RULES, PREDICTION_RULES, usable_rules
 from linkage.model.comparisons import default_comparisons, identifier_comparison
 from linkage.model.settings import build_settings
+from training.mlflow_store import MlflowTarget
 from training.pyfunc import model_input_columns, score_pairs_frame
-from training.tracking import MlflowTarget, log_training_run
+from training.tracking import log_training_run
 from training.train import PRIVATE_TF_COLUMNS, TrainingOptions, train_linkage_model
 
 KEY = b"test-key-one"

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from linkage.config.project import ProjectConfig
 from linkage.model.store import StoredModel, record_model, record_scoring_model, scoring_model
 from orchestration.build import build_definitions, build_resources
+from training.mlflow_store import MlflowTarget, ensure_experiment
 from training.promotion import (
     CHALLENGER,
     CHAMPION,
@@ -25,7 +26,6 @@ from training.promotion import (
     promote,
     register_new_version,
 )
-from training.tracking import MlflowTarget, ensure_experiment
 
 TOLERANCE = 0.005
 

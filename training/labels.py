@@ -44,6 +44,7 @@ import duckdb
 import pandas as pd
 from splink import DuckDBAPI, Linker
 
+from linkage.errors import MeldError
 from linkage.tables import (
     CLERICAL_LABEL_MATCHES,
     CLERICAL_LABELS,
@@ -63,7 +64,7 @@ _FRAME = "__meld_labels_frame"
 _SAMPLE_TABLE = "__splink__meld_labelling_sample"
 
 
-class LabelsError(ValueError):
+class LabelsError(MeldError, ValueError):
     """The labels file cannot be used; the message names the file, rows and ids."""
 
 

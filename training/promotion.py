@@ -27,7 +27,6 @@ import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 from mlflow.tracking import MlflowClient
@@ -35,9 +34,7 @@ from mlflow.tracking import MlflowClient
 from linkage.model.store import StoredModel, model_by_version
 from linkage.tables import MODEL_PROMOTIONS
 from linkage.warehouse import quote, table_exists
-
-if TYPE_CHECKING:
-    from training.tracking import MlflowTarget
+from training.mlflow_store import MlflowTarget
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from typing import Any
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-from training.tracking import MlflowTarget
+from training.mlflow_store import MlflowTarget
 
 logger = logging.getLogger(__name__)
 

@@ -67,7 +67,9 @@ import matplotlib
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from linkage.tables import LINKAGE_MODEL
 from linkage.warehouse import drop_splink_tables, quote
+from training.mlflow_store import MlflowTarget, ensure_experiment
 from training.promotion import MODEL_ARTIFACT_DIR, register_new_version
 from training.pyfunc import MODEL_ARTIFACT, TF_ARTIFACT_PREFIX, SplinkPairScorer
 from training.train import PRIVATE_TF_COLUMNS, TrainingOptions, TrainingResult
@@ -75,21 +77,9 @@ from training.train import PRIVATE_TF_COLUMNS, TrainingOptions, TrainingResult
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from linkage.tables import LINKAGE_MODEL
-
 logger = logging.getLogger(__name__)
 
 PIP_REQUIREMENTS = ["splink==5.0.0", "duckdb==2.0.0", "pandas", "mlflow"]
-
-
-@dataclass(frozen=True)
-class MlflowTarget:
-    """Where to track: store, experiment, artifact folder and registered model name."""
-
-    tracking_uri: str
-    experiment: str
-    artifact_location: str
-    registered_model: str
 
 
 @dataclass(frozen=True)
@@ -101,16 +91,6 @@ class TrackedModel:
     model_name: str
     model_version: str
     model_uri: str
-
-
-def ensure_experiment(target: MlflowTarget) -> str:
-    """Point MLflow at the target and return the experiment id, creating it if needed."""
-    mlflow.set_tracking_uri(target.tracking_uri)
-    client = MlflowClient(target.tracking_uri)
-    experiment = client.get_experiment_by_name(target.experiment)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(target.experiment, artifact_location=target.artifact_location)
 
 
 def training_params(

@@ -42,6 +42,7 @@ from splink import DuckDBAPI, Linker
 
 from linkage.cluster.clustering import apply_link_vetoes
 from linkage.cluster.overrides import MUST_LINK, Override, effective_overrides, list_overrides
+from linkage.errors import MeldError
 from linkage.ingest.data_quality import mask_value
 from linkage.master.customer_view import mask_reference
 from linkage.model.store import StoredModel, scoring_model
@@ -67,7 +68,7 @@ logger = logging.getLogger(__name__)
 _SCORED = "__meld_explain_scored"
 
 
-class ExplainError(LookupError):
+class ExplainError(MeldError, LookupError):
     """A record, customer or table to explain is not in the warehouse; the message says
     which and what to do."""
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import duckdb
 
+from linkage.errors import MeldError
 from linkage.tables import LINKAGE_RUNS
 from linkage.warehouse import quote, table_exists
 
@@ -54,7 +55,7 @@ _DDL = (
 _COLUMNS = "seq, run_id, status, recorded_at, entry, prev_hash, row_hash"
 
 
-class LedgerError(LookupError):
+class LedgerError(MeldError, LookupError):
     """A run that is not in the ledger, or a prefix that names several runs."""
 
 

@@ -69,6 +69,7 @@ from linkage.cluster.clustering import (
     ClusterSummary,
     cluster_records,
 )
+from linkage.errors import MeldError
 from linkage.ingest.readers import SUPPORTED_SUFFIXES, SourceError, read_file
 from linkage.tables import (
     CUSTOMER_CLUSTERS,
@@ -129,7 +130,7 @@ _NEW = "__meld_new_overrides"
 _IDS = "__meld_override_record_ids"
 
 
-class OverrideError(ValueError):
+class OverrideError(MeldError, ValueError):
     """A steward decision is malformed or cannot be applied; the message says where."""
 
     def __init__(self, message: str, column: str | None = None) -> None:

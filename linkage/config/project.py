@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from linkage.canonical import CANONICAL_FIELDS, STAGED_COLUMNS
+from linkage.errors import MeldError
 from linkage.ingest.deliveries import LINEAGE_COLUMNS
 from linkage.ingest.identifiers import DEFAULT_NATIONAL_ID_KEY_ENV
 from linkage.model.comparisons import LIBRARY_FUNCTIONS, library_comparison
@@ -64,7 +65,7 @@ RESERVED_FIELD_PREFIXES: tuple[str, ...] = ("gamma_", "tf_", "bf_", "mw_", "matc
 """Prefixes of the columns Splink adds per comparison."""
 
 
-class ConfigError(ValueError):
+class ConfigError(MeldError, ValueError):
     """The project config is wrong; the message names the file, source and key."""
 
 

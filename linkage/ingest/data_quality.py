@@ -26,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from linkage.canonical import IDENTIFIER_FIELDS
+from linkage.errors import MeldError
 from linkage.tables import DATA_QUALITY_PROFILE, STAGING_RUNS
 from linkage.warehouse import quote, table_columns, table_exists
 
@@ -69,7 +70,7 @@ _SQL_SHAPE = (
 )
 
 
-class DataQualityError(ValueError):
+class DataQualityError(MeldError, ValueError):
     """A table the data-quality code reads is missing or lacks a column."""
 
 

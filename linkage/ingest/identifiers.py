@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 
 from linkage.canonical import IDENTIFIER_FIELDS
+from linkage.errors import MeldError
 from linkage.ingest.standardise import Cleaned
 
 __all__ = [
@@ -47,7 +48,7 @@ _FORMATTING = re.compile(r"[\s\-./_]+")
 _PLACEHOLDER = re.compile(r"^(.)\1*$")  # 0000, XXXX, ----
 
 
-class MissingKeyError(RuntimeError):
+class MissingKeyError(MeldError, RuntimeError):
     """The environment variable holding the national-id hashing key is not set."""
 
 

@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from linkage.errors import MeldError
 from linkage.warehouse import quote
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ _PYTHON_CODECS = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "windows-1252": "c
 csv.field_size_limit(MAX_FIELD_BYTES)
 
 
-class SourceError(ValueError):
+class SourceError(MeldError, ValueError):
     """A source cannot be loaded; the message names the source, file and column."""
 
 

@@ -41,6 +41,7 @@ from splink.internals.blocking import BlockingRule
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
 
+from linkage.errors import MeldError
 from linkage.warehouse import drop_splink_tables, quote, row_count
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ RuleLike = tuple[str, ...] | str | dict[str, Any] | BlockingRuleCreator
 _QUOTED_NAME = re.compile(r'^"((?:[^"]|"")+)"$')
 
 
-class ComparisonLimitError(ValueError):
+class ComparisonLimitError(MeldError, ValueError):
     """Blocking rules would generate more record pairs than the configured limit."""
 
 
