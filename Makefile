@@ -25,7 +25,7 @@ $(DAGSTER_HOME):
 	@touch $(DAGSTER_HOME)/dagster.yaml
 
 data: $(STAMP)
-	$(BIN)/python -m linkage.demo.generator data/demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
+	$(BIN)/python -m linkage.demo data/demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
 
 # The job meld_pipeline: every asset and check except the on-demand labelling tool.
 materialize: $(STAMP) | $(DAGSTER_HOME)

@@ -17,36 +17,22 @@ exists, and reloading the same files gives the same tables.
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.labels import load_project_labels
+from assets.failures import failure_at
 from assets.linkage import LINKAGE_GROUP
 from assets.metadata import table_metadata
 from assets.resources import WarehouseResource
 from linkage.charts import markdown_image
-from linkage.config.project import ProjectConfig
-from linkage.ingest.deliveries import SourceError
-from linkage.model.blocking import usable_rules
-from linkage.model.blocking_analysis import (
-    BlockingAnalysis,
-    analyse_blocking,
-    cumulative_comparisons_png,
-)
-from linkage.model.comparison_limit import LIMIT_CONFIG_KEY, RuleComparisons, over_limit
-from linkage.tables import BLOCKING_ANALYSIS, CLERICAL_LABELS, CUSTOMER_RECORDS, GROUND_TRUTH
-from linkage.warehouse import quote
-from training.ground_truth import load_truth
-from training.train import columns_with_data
+from linkage.config import ProjectConfig
+from linkage.model.blocking_analysis import BlockingAnalysis, cumulative_comparisons_png
+from linkage.model.comparison_limit import LIMIT_CONFIG_KEY, over_limit
+from linkage.tables import BLOCKING_ANALYSIS, CUSTOMER_RECORDS
+from training.blocking_steps import analyse_project_blocking, analysed_rule_comparisons
 
-LARGEST_BLOCKS = 5
 LIMIT_CHECK = f"{BLOCKING_ANALYSIS}_within_comparison_limit"
 
 
 def build_blocking_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     """``blocking_analysis`` over ``customer_records`` with the project's prediction rules."""
-    max_comparisons = project.model.max_comparisons
-    truth = project.truth
-    truth_path = project.resolve(truth.path) if truth else None
-    labels = project.labels
-    prediction_rules = project.model_spec().prediction_rules
 
     @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "duckdb"}, deps=[CUSTOMER_RECORDS])
     def blocking_analysis(
@@ -57,35 +43,8 @@ def build_blocking_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         rule's largest blocks (keys hashed and masked, in blocking_largest_blocks) and,
         with a truth file or clerical labels, the share of true pairs the rules reach:
         an upper bound on the recall of scored pairs."""
-        with warehouse.connect() as con:
-            truth_table = None
-            if truth is not None and truth_path is not None:
-                try:
-                    load_truth(
-                        con,
-                        path=truth_path,
-                        source_column=truth.source_column,
-                        id_column=truth.id_column,
-                        entity_column=truth.entity_column,
-                    )
-                except SourceError as exc:
-                    raise dg.Failure(description=f"{project.config_path}: truth: {exc}") from exc
-                truth_table = GROUND_TRUTH
-            labels_table = None
-            if labels is not None:
-                load_project_labels(con, project, labels)
-                labels_table = CLERICAL_LABELS
-            rules = usable_rules(prediction_rules, columns_with_data(con, CUSTOMER_RECORDS))
-            analysis = analyse_blocking(
-                con,
-                CUSTOMER_RECORDS,
-                rules,
-                max_comparisons=max_comparisons,
-                truth_table=truth_table,
-                labels_table=labels_table,
-                label_threshold=labels.match_score_threshold if labels else 0.5,
-                largest_blocks=LARGEST_BLOCKS,
-            )
+        with warehouse.connect() as con, failure_at(project.config_path):
+            analysis = analyse_project_blocking(con, project)
             metadata = table_metadata(con, BLOCKING_ANALYSIS)
         message = analysis.limit_message()
         if message:
@@ -186,14 +145,7 @@ def build_blocking_checks(project: ProjectConfig) -> list[dg.AssetChecksDefiniti
         warehouse: WarehouseResource,
     ) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
-            rows = con.execute(
-                "SELECT blocking_rule, comparisons_alone, marginal_comparisons, "
-                f"cumulative_comparisons FROM {quote(BLOCKING_ANALYSIS)} ORDER BY rule_number"
-            ).fetchall()
-        counts = [
-            RuleComparisons(rule, alone, marginal, cumulative)
-            for rule, alone, marginal, cumulative in rows
-        ]
+            counts = analysed_rule_comparisons(con)
         description = over_limit(CUSTOMER_RECORDS, counts, max_comparisons)
         total = counts[-1].cumulative if counts else 0
         worst = max(counts, key=lambda row: row.marginal) if counts else None

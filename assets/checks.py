@@ -3,9 +3,10 @@
 import dagster as dg
 
 from assets.resources import WarehouseResource
-from linkage.config.project import ProjectConfig
-from linkage.tables import CUSTOMER_CLUSTERS, GOLDEN_CUSTOMERS, QUARANTINED_RECORDS
-from linkage.warehouse import quote, table_exists
+from linkage.cluster.conservation import record_conservation
+from linkage.config import ProjectConfig
+from linkage.master.golden_coverage import golden_coverage
+from linkage.tables import CUSTOMER_CLUSTERS, GOLDEN_CUSTOMERS
 
 
 def build_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
@@ -18,24 +19,14 @@ def build_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
     ) -> dg.AssetCheckResult:
         """Every raw row of every source is in exactly one customer or in quarantine."""
         with warehouse.connect() as con:
-            raw = sum(
-                con.execute(f"SELECT count(*) FROM {quote('raw_' + s)}").fetchall()[0][0]
-                for s in sources
-                if table_exists(con, "raw_" + s)
-            )
-            clustered, distinct = con.execute(
-                f"SELECT count(*), count(DISTINCT unique_id) FROM {CUSTOMER_CLUSTERS}"
-            ).fetchall()[0]
-            quarantined = con.execute(f"SELECT count(*) FROM {QUARANTINED_RECORDS}").fetchall()[0][
-                0
-            ]
+            counts = record_conservation(con, sources)
         return dg.AssetCheckResult(
-            passed=bool(raw == clustered + quarantined and clustered == distinct),
+            passed=counts.passed,
             metadata={
-                "raw_rows": int(raw),
-                "clustered_records": int(clustered),
-                "quarantined_rows": int(quarantined),
-                "unaccounted": int(raw - clustered - quarantined),
+                "raw_rows": counts.raw_rows,
+                "clustered_records": counts.clustered_records,
+                "quarantined_rows": counts.quarantined_rows,
+                "unaccounted": counts.unaccounted,
             },
         )
 
@@ -45,14 +36,10 @@ def build_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
     ) -> dg.AssetCheckResult:
         """golden_customers has exactly one row for each customer in customer_clusters."""
         with warehouse.connect() as con:
-            golden, distinct, clustered = con.execute(
-                f"SELECT (SELECT count(*) FROM {GOLDEN_CUSTOMERS}), "
-                f"(SELECT count(DISTINCT customer_id) FROM {GOLDEN_CUSTOMERS}), "
-                f"(SELECT count(DISTINCT customer_id) FROM {CUSTOMER_CLUSTERS})"
-            ).fetchall()[0]
+            coverage = golden_coverage(con)
         return dg.AssetCheckResult(
-            passed=bool(golden == distinct == clustered),
-            metadata={"golden_rows": int(golden), "customers": int(clustered)},
+            passed=coverage.passed,
+            metadata={"golden_rows": coverage.golden_rows, "customers": coverage.customers},
         )
 
     return [customer_clusters_conserve_records, golden_customers_one_row_per_customer]

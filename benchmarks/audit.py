@@ -38,10 +38,10 @@ import duckdb
 import psutil
 import yaml
 
-from linkage.audit.explain import explain_pair
-from linkage.audit.explain_customer import explain_customer
+from linkage.audit.explain.customer import explain_customer
+from linkage.audit.explain.pair import explain_pair
 from linkage.audit.ledger import ledger_rows, verify_ledger
-from linkage.config.project import ProjectConfig, load_project
+from linkage.config import ProjectConfig, load_project
 from linkage.tables import CUSTOMER_CLUSTERS, CUSTOMER_RECORDS, LINKAGE_RUNS, PAIRWISE_MATCHES
 from orchestration.build import build_assets, build_resources
 from orchestration.reproduce import reproduce_run
@@ -105,7 +105,7 @@ def prepare(data_dir: Path | None, work: Path, persons: int, seed: int) -> Proje
             [
                 sys.executable,
                 "-m",
-                "linkage.demo.generator",
+                "linkage.demo",
                 str(data_dir),
                 "--persons",
                 str(persons),

@@ -42,7 +42,7 @@ import duckdb
 import psutil
 
 from linkage import parallel
-from linkage.config.project import ProjectConfig, SourceConfig, load_project
+from linkage.config import ProjectConfig, SourceConfig, load_project
 from linkage.ingest.deliveries import load_raw_source
 from linkage.ingest.staging import FieldSpec, stage_source
 
@@ -183,7 +183,7 @@ def prepare_data(data_dir: Path, *, persons: int, seed: int) -> float:
         logger.info("reusing the data in %s", data_dir)
         return 0.0
     started = time.perf_counter()
-    command = [sys.executable, "-m", "linkage.demo.generator", str(data_dir)]
+    command = [sys.executable, "-m", "linkage.demo", str(data_dir)]
     command += ["--persons", str(persons), "--seed", str(seed)]
     logger.info("generating %d persons into %s", persons, data_dir)
     subprocess.run(command, check=True, stdout=sys.stderr)

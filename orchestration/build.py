@@ -21,7 +21,7 @@ from assets.promotion import build_promotion_assets
 from assets.quality import build_quality_assets, build_quality_checks
 from assets.relationships import build_relationship_assets
 from assets.resources import MlflowResource, WarehouseResource
-from linkage.config.project import ProjectConfig, load_project
+from linkage.config import ProjectConfig, load_project
 from orchestration.jobs import JOBS
 from orchestration.schedules import SCHEDULES
 from orchestration.sensors import build_failure_sensor, build_landing_sensor

@@ -7,7 +7,7 @@ an explicit config through :mod:`orchestration.build`.
 
 from __future__ import annotations
 
-from linkage.config.project import config_path_from_env
+from linkage.config import config_path_from_env
 from orchestration.build import build_definitions
 
 defs = build_definitions(config_path_from_env())

@@ -28,7 +28,7 @@ from linkage.audit.reproduce import (
     current_records_match,
     rescore_and_cluster,
 )
-from linkage.config.project import ProjectConfig, load_project
+from linkage.config import ProjectConfig, load_project
 from linkage.ingest.deliveries import file_sha256
 from linkage.tables import CUSTOMER_RECORDS
 from orchestration.build import build_assets, build_resources

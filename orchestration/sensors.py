@@ -1,6 +1,5 @@
 """Sensors: start the pipeline when new or changed source files land."""
 
-import glob
 import hashlib
 import json
 import os
@@ -10,7 +9,7 @@ from dagster import SensorEvaluationContext
 
 from assets.audit import record_failure
 from assets.resources import MlflowResource, WarehouseResource
-from linkage.config.project import ProjectConfig
+from linkage.config import ProjectConfig
 from orchestration.jobs import meld_pipeline
 
 MAX_LISTED_FILES = 20
@@ -26,12 +25,12 @@ def landing_state(project: ProjectConfig) -> dict[str, dict[str, str]]:
         if source.path is None:
             continue
         files: dict[str, str] = {}
-        for path in sorted(glob.glob(str(project.resolve(source.path)), recursive=True)):
+        for path in project.source_files(name):  # the files ingestion reads, nothing else
             try:
-                stat = os.stat(path)
+                stat = path.stat()
             except FileNotFoundError:
                 continue
-            files[path] = f"{stat.st_size}:{stat.st_mtime_ns}"
+            files[str(path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
         state[name] = files
     return state
 

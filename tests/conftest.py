@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from linkage.config.project import ProjectConfig
+from linkage.config import ProjectConfig
 from linkage.demo.generator import generate
 from tests.projects import demo_sources, write_project_file
 

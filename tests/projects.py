@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from linkage.config.project import ProjectConfig, load_project
+from linkage.config import ProjectConfig, load_project
 
 
 def write_project_file(

@@ -14,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from linkage.audit.ledger import ledger_rows, verify_ledger
-from linkage.config.project import ProjectConfig
+from linkage.config import ProjectConfig
 from linkage.ingest.deliveries import file_sha256
 from linkage.tables import LEDGER_HEAD_FILE
 from orchestration.build import build_assets, build_resources

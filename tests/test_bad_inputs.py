@@ -15,7 +15,9 @@ import duckdb
 import pytest
 
 from linkage.canonical import IDENTIFYING_FIELDS
-from linkage.ingest.deliveries import DatabaseSpec, SourceError, load_raw_source
+from linkage.ingest.deliveries import load_raw_source
+from linkage.ingest.readers.database import DatabaseSpec
+from linkage.ingest.readers.delivery import SourceError
 from linkage.ingest.staging import FieldSpec, stage_source
 from orchestration.build import build_assets, build_resources
 from tests.projects import select_assets

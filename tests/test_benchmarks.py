@@ -14,15 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchmarks.accuracy import (
-    BENCHMARK_NATIONAL_ID_KEY,
-    FEBRL_FIELDS,
-    benchmark_env,
-    cluster_recall_ceiling,
-    format_table,
-    prepare_fake1000,
-    run_dataset,
-)
+from benchmarks.accuracy import benchmark_env, format_table, run_dataset
+from benchmarks.ceiling import cluster_recall_ceiling
+from benchmarks.datasets import BENCHMARK_NATIONAL_ID_KEY, FEBRL_FIELDS, prepare_fake1000
 
 RECORD_COLUMNS = (
     "unique_id",

@@ -14,7 +14,7 @@ from splink import DuckDBAPI, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
 from assets.blocking import build_blocking_assets, build_blocking_checks
-from linkage.config.project import ProjectConfig
+from linkage.config import ProjectConfig
 from linkage.model.blocking_analysis import (
     ANALYSIS_COLUMNS,
     BLOCK_COLUMNS,

@@ -15,17 +15,11 @@ import pytest
 from splink import DuckDBAPI
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
-from linkage.cluster.clustering import (
-    DEFAULT_MIN_COHESION,
-    ClusterSummary,
-    apply_link_vetoes,
-    best_links,
-    bridges_and_components,
-    cluster_records,
-    constrained_union_find,
-    customer_graph_metrics,
-)
+from linkage.cluster.algorithms import DEFAULT_MIN_COHESION, best_links, constrained_union_find
+from linkage.cluster.clustering import ClusterSummary, cluster_records
+from linkage.cluster.graph_metrics import bridges_and_components, customer_graph_metrics
 from linkage.ingest.identifiers import INVALID_HASH_TOKEN
+from linkage.model.vetoes import apply_link_vetoes
 
 RECORDS = pd.DataFrame(
     {
@@ -564,7 +558,7 @@ def test_customer_graph_metrics_describe_each_customer_and_warn_about_big_ones(
         "CREATE TABLE clusters AS SELECT * FROM (VALUES ('s:1', 'A'), ('s:2', 'A'), "
         "('s:3', 'A'), ('s:4', 'B'), ('s:5', 'B')) AS t(unique_id, customer_id)"
     )
-    with caplog.at_level("WARNING", logger="linkage.cluster.clustering"):
+    with caplog.at_level("WARNING", logger="linkage.cluster.graph_metrics"):
         summary = customer_graph_metrics(
             con, clusters_table="clusters", pairs_table="pairs", threshold=0.9, warn_cluster_size=2
         )

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from linkage.config.project import REPO_ROOT, ConfigError, load_project
+from linkage.config import REPO_ROOT, ConfigError, load_project
 from orchestration.build import build_assets, build_resources
 
 

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from linkage.config.project import ProjectConfig
+from linkage.config import ProjectConfig
 from orchestration.build import build_assets, build_resources
 from orchestration.cli import main
 from tests.projects import demo_sources, write_project_file

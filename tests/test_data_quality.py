@@ -16,19 +16,12 @@ from assets.ingestion import build_ingestion_assets
 from assets.quality import build_quality_assets, build_quality_checks
 from assets.resources import WarehouseResource
 from linkage.canonical import IDENTIFIER_FIELDS
-from linkage.config.project import FieldQualityRule, ProjectConfig
-from linkage.ingest.data_quality import (
-    UNMASKED_FIELDS,
-    FieldRates,
-    RowCountChange,
-    evaluate_quality_rules,
-    field_rates,
-    mask_value,
-    profile_sources,
-    record_staging_run,
-    row_count_change,
-)
+from linkage.config import FieldQualityRule, ProjectConfig
+from linkage.ingest.data_quality import FieldRates, evaluate_quality_rules, field_rates
+from linkage.ingest.masking import UNMASKED_FIELDS, mask_value
+from linkage.ingest.profiling import profile_sources
 from linkage.ingest.quality_report import quality_chart_png, write_quality_report
+from linkage.ingest.staging_runs import RowCountChange, record_staging_run, row_count_change
 from linkage.tables import DATA_QUALITY_PROFILE
 from linkage.warehouse import quote
 from orchestration.build import build_resources

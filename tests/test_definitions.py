@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from linkage.config.project import REPO_ROOT, ProjectConfig
+from linkage.config import REPO_ROOT, ProjectConfig
 from orchestration.build import build_definitions
 
 EXPECTED_JOBS = {"meld_pipeline", "ingest_sources", "train_model", "score_customers", "label_pairs"}

@@ -11,8 +11,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from linkage.ingest.deliveries import DatabaseSpec, SourceError, load_raw_source
+from linkage.ingest.deliveries import load_raw_source
 from linkage.ingest.identifiers import keyed_hash, national_id_hasher
+from linkage.ingest.readers.database import DatabaseSpec
+from linkage.ingest.readers.delivery import SourceError
 from linkage.ingest.staging import FieldSpec, stage_source
 from orchestration.build import build_assets, build_resources
 from tests.projects import select_assets

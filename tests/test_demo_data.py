@@ -13,7 +13,11 @@ import pytest
 import yaml
 from unidecode import unidecode
 
-from linkage.demo.generator import build_persons, format_phone, generate, main, project_config
+from linkage.demo.cli import main
+from linkage.demo.generator import generate
+from linkage.demo.persons import build_persons
+from linkage.demo.phones import format_phone
+from linkage.demo.project_file import project_config
 from linkage.ingest.identifiers import normalise_identifier
 
 PERSONS = 300

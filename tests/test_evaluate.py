@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from mlflow.tracking import MlflowClient
 
-from linkage.config.project import ProjectConfig
+from linkage.config import ProjectConfig
 from orchestration.build import build_assets, build_resources
 from tests.projects import demo_sources
 from training.evaluate import evaluate_clusters, f_beta, score_pairs

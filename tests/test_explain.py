@@ -20,10 +20,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from linkage.audit.explain import ExplainError, PairExplanation, chart_file_name, explain_pair
-from linkage.audit.explain_customer import explain_customer
-from linkage.cluster.overrides import make_decision, record_decision
-from linkage.config.project import ProjectConfig
+from linkage.audit.explain.customer import explain_customer
+from linkage.audit.explain.pair import chart_file_name, explain_pair
+from linkage.audit.explain.pair_explanation import PairExplanation
+from linkage.audit.explain.reads import ExplainError
+from linkage.cluster.decisions import make_decision, record_decision
+from linkage.config import ProjectConfig
 from linkage.model.store import scoring_model
 from orchestration.build import build_assets, build_resources
 from orchestration.cli import main

@@ -17,15 +17,16 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from linkage.canonical import IDENTIFIER_FIELDS
-from linkage.cluster.clustering import apply_link_vetoes
 from linkage.ingest.identifiers import hash_national_id, keyed_hash
 from linkage.model.blocking import DETERMINISTIC_RULES, PREDICTION_RULES, usable_rules
 from linkage.model.comparisons import default_comparisons, identifier_comparison
 from linkage.model.settings import build_settings
+from linkage.model.training_options import TrainingOptions
+from linkage.model.vetoes import apply_link_vetoes
 from training.mlflow_store import MlflowTarget
 from training.pyfunc import model_input_columns, score_pairs_frame
 from training.tracking import log_training_run
-from training.train import PRIVATE_TF_COLUMNS, TrainingOptions, train_linkage_model
+from training.train import PRIVATE_TF_COLUMNS, train_linkage_model
 
 KEY = b"test-key-one"
 OTHER_KEY = b"test-key-two"

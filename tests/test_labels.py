@@ -15,19 +15,16 @@ import pandas as pd
 import pytest
 
 from assets.evaluation import build_labelling_assets
-from benchmarks.accuracy import FAKE_1000_DOB_RANGE, FAKE_1000_FILE, shared_data_dir
-from linkage.config.project import ProjectConfig
+from benchmarks.datasets import FAKE_1000_DOB_RANGE, FAKE_1000_FILE, shared_data_dir
+from linkage.config import ProjectConfig
+from linkage.model.training_options import TrainingOptions
 from linkage.tables import CLERICAL_LABEL_MATCHES, CLERICAL_LABELS
 from orchestration.build import build_assets, build_resources
 from tests.projects import write_project_file
-from training.labels import (
-    LabelsError,
-    evaluate_against_labels,
-    labels_judged_pairs_sql,
-    load_labels,
-)
+from training.label_evaluation import evaluate_against_labels, labels_judged_pairs_sql
+from training.labels import LabelsError, load_labels
 from training.threshold_curve import curve_from_judged_pairs
-from training.train import TrainingOptions, train_linkage_model
+from training.train import train_linkage_model
 
 FAKE_1000_LABELS = "fake_1000_labels.csv"
 FAKE_1000_FIELDS = {

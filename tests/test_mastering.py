@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from linkage.canonical import STAGED_COLUMNS
-from linkage.config.project import GOLDEN_FIELD_NAMES
+from linkage.config import GOLDEN_FIELD_NAMES
 from linkage.master.golden import GOLDEN_FIELDS, RULES, build_golden_customers, resolve_rules
 from linkage.warehouse import quote
 

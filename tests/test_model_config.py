@@ -11,12 +11,13 @@ import duckdb
 import pytest
 import yaml
 
-from linkage.config.project import ConfigError, ProjectConfig, load_project
+from linkage.config import ConfigError, ProjectConfig, load_project
 from linkage.model.blocking import describe
 from linkage.model.scoring import predict_pairs
 from linkage.model.settings import ModelSpec, model_settings
+from linkage.model.training_options import TrainingOptions
 from orchestration.build import build_assets, build_resources
-from training.train import TrainingOptions, train_linkage_model
+from training.train import train_linkage_model
 
 DATA = Path(__file__).parent / "data" / "model"
 SNAPSHOT = json.loads((DATA / "default_settings.json").read_text(encoding="utf-8"))

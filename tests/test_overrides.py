@@ -10,16 +10,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage.cluster.overrides import (
+from linkage.cluster.decisions import (
     OverrideError,
-    cluster_with_overrides,
-    effective_overrides,
     list_overrides,
-    load_overrides_csv,
     make_decision,
     record_decision,
 )
-from linkage.config.project import ProjectConfig
+from linkage.cluster.overrides import cluster_with_overrides
+from linkage.cluster.overrides_csv import load_overrides_csv
+from linkage.cluster.overrides_in_force import effective_overrides
+from linkage.config import ProjectConfig
 from linkage.tables import STEWARD_OVERRIDES
 from orchestration.cli import main
 

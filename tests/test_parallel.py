@@ -11,7 +11,8 @@ from functools import partial
 import pytest
 
 from linkage import parallel
-from linkage.ingest.staging import _date_parts, _phone_parts
+from linkage.ingest.field_parts import date_parts as _date_parts
+from linkage.ingest.field_parts import phone_parts as _phone_parts
 from linkage.parallel import map_tuples, submit_tuples
 
 PHONES = [

@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from assets.checks import build_checks
-from linkage.config.project import ProjectConfig
+from linkage.config import ProjectConfig
 from orchestration.build import build_assets, build_resources
 from tests.projects import demo_project_file
 

@@ -13,7 +13,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from linkage.config.project import ProjectConfig
+from linkage.config import ProjectConfig
 from linkage.model.store import StoredModel, record_model, record_scoring_model, scoring_model
 from orchestration.build import build_definitions, build_resources
 from training.mlflow_store import MlflowTarget, ensure_experiment

@@ -16,16 +16,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage.ingest import readers
 from linkage.ingest.deliveries import load_raw_source
-from linkage.ingest.readers import (
-    Delivery,
-    SourceError,
-    read_csv_text,
-    read_file,
-    read_json_text,
-    read_plain_csv,
-)
+from linkage.ingest.readers import files as readers
+from linkage.ingest.readers.csv_text import read_csv_text
+from linkage.ingest.readers.delivery import Delivery, SourceError
+from linkage.ingest.readers.files import read_file
+from linkage.ingest.readers.json_text import read_json_text
+from linkage.ingest.readers.plain_csv import read_plain_csv
 
 CORPUS = Path(__file__).parent / "data" / "bad_inputs"
 CODECS = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "windows-1252": "cp1252"}

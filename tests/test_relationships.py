@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage.ingest.deliveries import SourceError
+from linkage.ingest.readers.delivery import SourceError
 from linkage.master.relationships import (
     OPTIONAL_ORDER_COLUMNS,
     ORDER_COLUMNS,

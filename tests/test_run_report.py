@@ -14,8 +14,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from linkage.audit.run_report import format_delta, format_value, level_weights, write_run_report
-from linkage.config.project import ProjectConfig
+from linkage.audit.run_report.formatting import format_delta, format_value
+from linkage.audit.run_report.page import write_run_report
+from linkage.config import ProjectConfig
+from linkage.model.match_weights import level_weights
 from linkage.model.store import latest_model
 from orchestration.build import build_assets, build_resources
 from tests.projects import demo_project_file

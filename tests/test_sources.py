@@ -11,7 +11,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from linkage.ingest.deliveries import SourceError, load_raw_source
+from linkage.ingest.deliveries import load_raw_source
+from linkage.ingest.readers.delivery import SourceError
 
 
 @pytest.fixture

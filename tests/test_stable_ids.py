@@ -10,13 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage.cluster.stable_ids import (
-    CUSTOMER_ID_TABLES,
-    HOUSEHOLD_ID_TABLES,
-    IdAssignment,
-    IdTables,
-    assign_stable_ids,
-)
+from linkage.cluster.id_matching import IdAssignment
+from linkage.cluster.id_tables import CUSTOMER_ID_TABLES, HOUSEHOLD_ID_TABLES, IdTables
+from linkage.cluster.stable_ids import assign_stable_ids
 
 Ids = dict[str, str]
 

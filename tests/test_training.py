@@ -9,11 +9,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from linkage.config.project import ProjectConfig
+from linkage.config import ProjectConfig
 from linkage.model.settings import ModelSpec
+from linkage.model.training_options import TrainingOptions
 from orchestration.build import build_assets, build_resources
 from training.tracking import fixed_level_params, training_params
-from training.train import TrainingOptions, train_linkage_model
+from training.train import train_linkage_model
 
 pytestmark = pytest.mark.slow
 

@@ -17,12 +17,15 @@ Examples:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 from sklearn.metrics.cluster import pair_confusion_matrix
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

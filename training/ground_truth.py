@@ -14,14 +14,18 @@ Examples:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import duckdb
 
-from linkage.ingest.deliveries import SourceError, find_source_files
+from linkage.ingest.deliveries import find_source_files
+from linkage.ingest.readers.delivery import SourceError
 from linkage.tables import GROUND_TRUTH
 from linkage.warehouse import quote
 from training.evaluate import ClusterScores, evaluate_clusters
+
+logger = logging.getLogger(__name__)
 
 
 def load_truth(

@@ -20,29 +20,25 @@ The labels land in ``clerical_labels`` (one row per pair, ``unique_id_l`` <
 matching pairs, as Splink's ``estimate_m_from_pairwise_labels`` expects: it treats every
 row as a match).
 
+The model's links are judged against the labels in :mod:`training.label_evaluation`;
+:mod:`training.labelling_tool` puts uncertain pairs in front of stewards to label.
+
 Examples:
     ```py
     summary = load_labels(con, path=Path("labels.csv"), sources=["fake_1000"])
-    scores = evaluate_against_labels(
-        con, clusters_table="customer_clusters", pairs_table="pairwise_matches", threshold=0.95
-    )
-    scores.as_metrics()["label_cluster_f1"]
+    summary.pairs, summary.matches, summary.id_mapping
     ```
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pandas as pd
-from splink import DuckDBAPI, Linker
 
 from linkage.errors import MeldError
 from linkage.tables import (
@@ -51,8 +47,7 @@ from linkage.tables import (
     CUSTOMER_RECORDS,
     QUARANTINED_RECORDS,
 )
-from linkage.warehouse import drop_splink_tables, quote, table_exists
-from training.evaluate import PairScores, score_pairs
+from linkage.warehouse import table_exists
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +56,6 @@ EXAMPLES_IN_ERRORS = 5
 """How many offending rows an error message lists."""
 
 _FRAME = "__meld_labels_frame"
-_SAMPLE_TABLE = "__splink__meld_labelling_sample"
 
 
 class LabelsError(MeldError, ValueError):
@@ -219,6 +213,51 @@ def load_labels(
     """
     if not table_exists(con, CUSTOMER_RECORDS):
         raise LookupError("no customer_records in the warehouse: materialize it first")
+    frame, scores = _validated_frame(
+        path, source_dataset_l=source_dataset_l, source_dataset_r=source_dataset_r
+    )
+    ids_l, ids_r, mapping = _map_ids(
+        con,
+        frame,
+        path=path,
+        sources=sources,
+        source_dataset_l=source_dataset_l,
+        source_dataset_r=source_dataset_r,
+    )
+    _check_known_ids(con, ids_l, ids_r, path=path, mapping=mapping)
+    self_pair = ids_l == ids_r
+    if self_pair.any():
+        logger.warning("labels: dropped %d row(s) pairing a record with itself", self_pair.sum())
+    pairs = pd.DataFrame(
+        {
+            "unique_id_l": ids_l.where(ids_l < ids_r, ids_r),
+            "unique_id_r": ids_r.where(ids_l < ids_r, ids_l),
+            "clerical_match_score": scores.astype(float),
+        }
+    )[~self_pair]
+    kept, matches = _store_labels(con, pairs, match_score_threshold)
+    summary = LabelsSummary(
+        rows=len(frame),
+        pairs=int(kept),
+        matches=int(matches),
+        repeated_rows=len(pairs) - int(kept),
+        self_pairs=int(self_pair.sum()),
+        id_mapping=mapping,
+    )
+    logger.info(
+        "loaded %d labelled pairs (%d matches) from %d rows; ids mapped by rule '%s'",
+        summary.pairs,
+        summary.matches,
+        summary.rows,
+        mapping,
+    )
+    return summary
+
+
+def _validated_frame(
+    path: Path, *, source_dataset_l: str | None, source_dataset_r: str | None
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The labels file with its columns, ids and scores checked, and the scores as numbers."""
     frame = _read_labels_file(path)
     required = [*REQUIRED_COLUMNS, *(c for c in (source_dataset_l, source_dataset_r) if c)]
     missing = [c for c in required if c not in frame.columns]
@@ -240,14 +279,18 @@ def load_labels(
             f"labels file '{path}': clerical_match_score must be a number from 0 to 1; "
             + _rows_text(frame, bad_score, ["clerical_match_score"])
         )
-    ids_l, ids_r, mapping = _map_ids(
-        con,
-        frame,
-        path=path,
-        sources=sources,
-        source_dataset_l=source_dataset_l,
-        source_dataset_r=source_dataset_r,
-    )
+    return frame, scores
+
+
+def _check_known_ids(
+    con: duckdb.DuckDBPyConnection,
+    ids_l: pd.Series,
+    ids_r: pd.Series,
+    *,
+    path: Path,
+    mapping: str,
+) -> None:
+    """Raise :class:`LabelsError` listing mapped ids that name no delivered record."""
     unknown = _unknown_ids(con, ids_l, ids_r)
     if unknown:
         shown = ", ".join(f"'{uid}' (row {row})" for uid, row in unknown[:EXAMPLES_IN_ERRORS])
@@ -258,16 +301,13 @@ def load_labels(
             f"customer_records and quarantined_records): {shown}"
             + (f" and {more} more" if more > 0 else "")
         )
-    self_pair = ids_l == ids_r
-    if self_pair.any():
-        logger.warning("labels: dropped %d row(s) pairing a record with itself", self_pair.sum())
-    pairs = pd.DataFrame(
-        {
-            "unique_id_l": ids_l.where(ids_l < ids_r, ids_r),
-            "unique_id_r": ids_r.where(ids_l < ids_r, ids_l),
-            "clerical_match_score": scores.astype(float),
-        }
-    )[~self_pair]
+
+
+def _store_labels(
+    con: duckdb.DuckDBPyConnection, pairs: pd.DataFrame, match_score_threshold: float
+) -> tuple[int, int]:
+    """Replace ``clerical_labels`` (pairs averaged) and ``clerical_label_matches``;
+    return how many pairs were kept and how many of them match."""
     con.register(_FRAME, pairs)
     try:
         con.execute(
@@ -286,200 +326,4 @@ def load_labels(
     kept, matches = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE is_match) FROM {CLERICAL_LABELS}"
     ).fetchall()[0]
-    summary = LabelsSummary(
-        rows=len(frame),
-        pairs=int(kept),
-        matches=int(matches),
-        repeated_rows=len(pairs) - int(kept),
-        self_pairs=int(self_pair.sum()),
-        id_mapping=mapping,
-    )
-    logger.info(
-        "loaded %d labelled pairs (%d matches) from %d rows; ids mapped by rule '%s'",
-        summary.pairs,
-        summary.matches,
-        summary.rows,
-        mapping,
-    )
-    return summary
-
-
-def labels_judged_pairs_sql(pairs_table: str, clusters_table: str) -> str:
-    """SELECT of the labelled pairs whose two records are clustered, judged by the labels.
-
-    Columns are :data:`training.threshold_curve.JUDGED_PAIR_COLUMNS`; a scored pair keeps
-    the pairs table's left and right. A labelled pair the model did not score has NULL
-    ``match_weight`` and ``match_probability`` and is not ``linkable``.
-    """
-    pairs, clusters = quote(pairs_table), quote(clusters_table)
-    return (
-        "SELECT coalesce(p.unique_id_l, l.unique_id_l) AS unique_id_l, "
-        "coalesce(p.unique_id_r, l.unique_id_r) AS unique_id_r, "
-        "p.match_weight, p.match_probability, "
-        "(p.unique_id_l IS NOT NULL AND p.link_veto IS NULL) AS linkable, "
-        "cl.customer_id = cr.customer_id AS same_customer, l.is_match "
-        f"FROM {CLERICAL_LABELS} AS l "
-        f"JOIN {clusters} AS cl ON cl.unique_id = l.unique_id_l "
-        f"JOIN {clusters} AS cr ON cr.unique_id = l.unique_id_r "
-        f"LEFT JOIN {pairs} AS p ON least(p.unique_id_l, p.unique_id_r) = l.unique_id_l "
-        "AND greatest(p.unique_id_l, p.unique_id_r) = l.unique_id_r"
-    )
-
-
-@dataclass(frozen=True)
-class LabelScores:
-    """The model's links judged against clerical labels.
-
-    Attributes:
-        pairs: Labelled pairs whose two records are both clustered.
-        skipped_pairs: Labelled pairs with a record that is not clustered (quarantined).
-        matches: Labelled pairs that are a match.
-        scored_pairs: Labelled pairs the model scored (in the pairs table).
-        cluster: Links = both records in the same customer.
-        pairwise: Links = the pair scored at or above the threshold, with no veto.
-    """
-
-    pairs: int
-    skipped_pairs: int
-    matches: int
-    scored_pairs: int
-    cluster: PairScores
-    pairwise: PairScores
-
-    def as_metrics(self) -> dict[str, float]:
-        """Flat ``label_*`` name -> number, for MLflow and Dagster metadata."""
-        metrics = {
-            "label_pairs": float(self.pairs),
-            "label_pairs_skipped": float(self.skipped_pairs),
-            "label_matches": float(self.matches),
-            "label_pairs_scored": float(self.scored_pairs),
-        }
-        for name, scores in (("cluster", self.cluster), ("pairwise", self.pairwise)):
-            metrics[f"label_{name}_precision"] = scores.precision
-            metrics[f"label_{name}_recall"] = scores.recall
-            metrics[f"label_{name}_f1"] = scores.f1
-        return metrics
-
-
-def evaluate_against_labels(
-    con: duckdb.DuckDBPyConnection, *, clusters_table: str, pairs_table: str, threshold: float
-) -> LabelScores:
-    """Precision, recall and F1 of the model's links over the labelled pairs.
-
-    Two readings of "the model links the pair": the records ended in the same customer
-    (clustering, including links through other records), or the pair itself scored at
-    or above ``threshold`` with no veto. Pairs the model never scored are not links.
-
-    Raises:
-        ValueError: No labelled pair has both records clustered.
-    """
-    judged = labels_judged_pairs_sql(pairs_table, clusters_table)
-    rows = con.execute(
-        "SELECT same_customer, linkable AND match_probability >= ?, is_match, "
-        f"match_probability IS NOT NULL FROM ({judged})",
-        [threshold],
-    ).fetchall()
-    total = con.execute(f"SELECT count(*) FROM {CLERICAL_LABELS}").fetchall()[0][0]
-    if not rows:
-        raise ValueError(f"none of the {total} labelled pairs has both records in {clusters_table}")
-    actual = [bool(row[2]) for row in rows]
-    return LabelScores(
-        pairs=len(rows),
-        skipped_pairs=int(total) - len(rows),
-        matches=sum(actual),
-        scored_pairs=sum(1 for row in rows if row[3]),
-        cluster=score_pairs([bool(row[0]) for row in rows], actual),
-        pairwise=score_pairs([bool(row[1]) for row in rows], actual),
-    )
-
-
-def match_weight(probability: float) -> float:
-    """The match weight (log2 odds) of a match probability.
-
-    Examples:
-        >>> match_weight(0.5), round(match_weight(0.95), 3)
-        (0.0, 4.248)
-    """
-    return math.log2(probability / (1 - probability))
-
-
-def write_labelling_tool(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    records_table: str,
-    pairs_table: str,
-    model: dict[str, Any],
-    threshold: float,
-    band: float,
-    sample_size: int,
-    seed: int,
-    out_path: Path,
-) -> int:
-    """Write Splink's labelling tool (one offline HTML page) for uncertain pairs.
-
-    The pairs are a seeded random sample of the scored pairs whose match weight is
-    within ``band`` of the threshold's match weight, leaving out pairs already in
-    ``clerical_labels``. The page shows the records' values side by side, so it holds
-    personal data: it stays beside the warehouse and is never sent to MLflow. Stewards
-    label the pairs and download a CSV that :func:`load_labels` reads as is (its ids are
-    Meld unique ids).
-
-    Splink's public API builds the tool for one record against all others
-    (``labelling_tool_for_specific_record``); this renders the same page over the
-    sampled pairs with the function that API uses.
-
-    Args:
-        con: Warehouse connection.
-        records_table: The records the model scored (``customer_records``).
-        pairs_table: The scored pairs (``pairwise_matches``).
-        model: The Splink model that scored them.
-        threshold: Match probability of the decision boundary.
-        band: Half-width of the sampled band, in match weight (log2 odds).
-        sample_size: Most pairs to put in the tool.
-        seed: Seed of the sample: same pairs table and seed, same sample.
-        out_path: The HTML file to write.
-
-    Returns:
-        The number of pairs in the tool (0 writes no file).
-    """
-    from splink.internals.labelling_tool import render_labelling_tool_html
-
-    centre = match_weight(threshold)
-    exclude = ""
-    if table_exists(con, CLERICAL_LABELS):
-        exclude = (
-            f"AND NOT EXISTS (SELECT 1 FROM {CLERICAL_LABELS} AS l "
-            "WHERE l.unique_id_l = least(p.unique_id_l, p.unique_id_r) "
-            "AND l.unique_id_r = greatest(p.unique_id_l, p.unique_id_r))"
-        )
-    candidates = con.execute(
-        f"SELECT p.unique_id_l, p.unique_id_r FROM {quote(pairs_table)} AS p "
-        f"WHERE p.match_weight BETWEEN ? AND ? {exclude} ORDER BY 1, 2",
-        [centre - band, centre + band],
-    ).fetchall()
-    chosen = random.Random(seed).sample(candidates, min(sample_size, len(candidates)))
-    logger.info(
-        "labelling tool: %d of %d pairs within %.1f of match weight %.2f",
-        len(chosen),
-        len(candidates),
-        band,
-        centre,
-    )
-    if not chosen:
-        return 0
-    con.execute(
-        f"CREATE OR REPLACE TABLE {_SAMPLE_TABLE} AS SELECT p.* FROM {quote(pairs_table)} AS p "
-        "JOIN (SELECT unnest(?) AS l, unnest(?) AS r) AS s "
-        "ON p.unique_id_l = s.l AND p.unique_id_r = s.r ORDER BY p.match_weight DESC",
-        [[pair[0] for pair in chosen], [pair[1] for pair in chosen]],
-    )
-    db_api = DuckDBAPI(connection=con)
-    linker = Linker(db_api.register(records_table), model, log_level=logging.WARNING)
-    try:
-        comparisons = db_api.register(_SAMPLE_TABLE)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        render_labelling_tool_html(linker, comparisons, out_path=str(out_path), overwrite=True)
-    finally:
-        db_api.delete_tables_created_by_splink_from_db()
-        drop_splink_tables(con)
-    return len(chosen)
+    return kept, matches

@@ -3,10 +3,13 @@ registered model, as plain data for the domain code (no Dagster)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import mlflow
 from mlflow.tracking import MlflowClient
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

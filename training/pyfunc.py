@@ -15,12 +15,15 @@ Examples:
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
 import pyarrow as pa
+
+logger = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "splink_model"
 TF_ARTIFACT_PREFIX = "tf_"

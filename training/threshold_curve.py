@@ -23,6 +23,7 @@ Examples:
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ import duckdb
 import numpy as np
 
 from training.evaluate import f_beta
+
+logger = logging.getLogger(__name__)
 
 JUDGED_PAIR_COLUMNS = (
     "unique_id_l",
@@ -45,7 +48,7 @@ JUDGED_PAIR_COLUMNS = (
 score (NULL when the pair was not scored), whether a link is allowed (no veto), whether
 both records are in the same customer, and whether they truly match. Built by
 :func:`training.ground_truth.truth_judged_pairs_sql` and
-:func:`training.labels.labels_judged_pairs_sql`."""
+:func:`training.label_evaluation.labels_judged_pairs_sql`."""
 
 TIE_TOLERANCE = 1e-12
 """F-beta values this close count as equal; the highest threshold among them wins."""

@@ -27,25 +27,11 @@ from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
 from linkage.canonical import IDENTIFIER_FIELDS, MATCHING_COLUMNS
 from linkage.model.blocking import describe, to_splink
-from linkage.model.settings import FixedLevel, ModelSpec, model_settings
+from linkage.model.settings import FixedLevel, model_settings
+from linkage.model.training_options import TrainingOptions
 from linkage.warehouse import drop_splink_tables, quote
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainingOptions:
-    """What a data scientist tunes for one training run."""
-
-    deterministic_recall: float = 0.7
-    u_max_pairs: float = 5e6
-    seed: int = 42
-    em_max_iterations: int = 25
-    labels_table: str | None = None
-    """Table of clerically labelled *matching* pairs (``unique_id_l``, ``unique_id_r``):
-    when set, m is also estimated from them (one more estimate in Splink's median)."""
-    model: ModelSpec = field(default_factory=ModelSpec)
-    """Comparisons, blocking rules and fixed m/u: the project's ``model:`` section."""
 
 
 EM_CONVERGENCE = 0.0001
@@ -188,33 +174,8 @@ def train_linkage_model(
     records_sdf = db_api.register(table)
     linker = Linker(records_sdf, settings, log_level=logging.WARNING)
     try:
-        if deterministic:
-            linker.training.estimate_probability_two_random_records_match(
-                to_splink(deterministic), recall=options.deterministic_recall
-            )
-        linker.training.estimate_u_using_random_sampling(
-            max_pairs=options.u_max_pairs, seed=options.seed
-        )
-        sessions = []
-        for rule in training:
-            session = linker.training.estimate_parameters_using_expectation_maximisation(
-                to_splink([rule])[0]
-            )
-            # Splink keeps one settings snapshot per EM iteration plus the starting one;
-            # it has no public iteration count.
-            history = session._core_model_settings_history
-            sessions.append(
-                EmSession(" & ".join(rule), len(history) - 1, _max_parameter_changes(history))
-            )
-        if options.labels_table:
-            linker.training.estimate_m_from_pairwise_labels(options.labels_table)
-        counts = count_comparisons_from_blocking_rules(
-            records_sdf,
-            blocking_rules=to_splink(prediction),
-            link_type="dedupe_only",
-            record_sample_proportion=1.0,
-        )
-        comparisons_to_score = int(counts[-1]["cumulative_comparison_count"]) if counts else 0
+        sessions = _estimate_parameters(linker, options, deterministic, training)
+        comparisons_to_score = _comparisons_to_score(records_sdf, prediction)
         model = linker.misc.save_model_to_json()
         _check_fixed_levels(model, built.fixed_levels)
         charts = _save_charts(linker, artifact_dir / "charts")
@@ -246,6 +207,48 @@ def train_linkage_model(
         term_frequencies=term_frequencies,
         fixed_levels=built.fixed_levels,
     )
+
+
+def _estimate_parameters(
+    linker: Linker,
+    options: TrainingOptions,
+    deterministic: Sequence[tuple[str, ...]],
+    training: Sequence[tuple[str, ...]],
+) -> list[EmSession]:
+    """Estimate lambda, u, then m by EM per training rule (and from labels); return the
+    EM sessions."""
+    if deterministic:
+        linker.training.estimate_probability_two_random_records_match(
+            to_splink(deterministic), recall=options.deterministic_recall
+        )
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=options.u_max_pairs, seed=options.seed
+    )
+    sessions = []
+    for rule in training:
+        session = linker.training.estimate_parameters_using_expectation_maximisation(
+            to_splink([rule])[0]
+        )
+        # Splink keeps one settings snapshot per EM iteration plus the starting one;
+        # it has no public iteration count.
+        history = session._core_model_settings_history
+        sessions.append(
+            EmSession(" & ".join(rule), len(history) - 1, _max_parameter_changes(history))
+        )
+    if options.labels_table:
+        linker.training.estimate_m_from_pairwise_labels(options.labels_table)
+    return sessions
+
+
+def _comparisons_to_score(records_sdf: Any, prediction: Sequence[tuple[str, ...]]) -> int:
+    """Pairs the prediction blocking rules generate together (Splink's exact count)."""
+    counts = count_comparisons_from_blocking_rules(
+        records_sdf,
+        blocking_rules=to_splink(prediction),
+        link_type="dedupe_only",
+        record_sample_proportion=1.0,
+    )
+    return int(counts[-1]["cumulative_comparison_count"]) if counts else 0
 
 
 def _check_fixed_levels(model: dict[str, Any], fixed_levels: list[FixedLevel]) -> None:

@@ -24,8 +24,8 @@ from typing import Any
 
 import duckdb
 
-from linkage.cluster.overrides import effective_overrides
-from linkage.cluster.stable_ids import CUSTOMER_ID_TABLES
+from linkage.cluster.id_tables import CUSTOMER_ID_TABLES
+from linkage.cluster.overrides_in_force import effective_overrides
 from linkage.tables import CUSTOMER_CLUSTERS, MERGE_EVIDENCE
 from linkage.warehouse import quote, table_exists
 
@@ -124,7 +124,7 @@ def record_merge_evidence(
     sides are kept; when there is none, the steward must-links across them are.
 
     Args:
-        con: Warehouse connection, after :func:`linkage.stable_ids.assign_stable_ids`.
+        con: Warehouse connection, after :func:`linkage.cluster.stable_ids.assign_stable_ids`.
         run_id: The run whose merges to explain.
         pairs_table: The run's scored pairs.
         threshold: Match probability at which a pair links.

@@ -2,7 +2,7 @@
 
 :func:`success_entry` gathers a finished run's facts from the warehouse,
 :func:`failure_entry` those of a failed one (whatever can still be read). Both give
-plain JSON-able dicts for :func:`linkage.ledger.append_run`; the keys are listed in
+plain JSON-able dicts for :func:`linkage.audit.ledger.append_run`; the keys are listed in
 the README (*Audit*). No record value goes in: ids, counts, hashes, file names.
 
 Examples:

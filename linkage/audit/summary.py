@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import duckdb
@@ -14,6 +15,8 @@ from linkage.tables import (
     SOURCE_DELIVERIES,
 )
 from linkage.warehouse import quote, table_exists
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from linkage.canonical import IDENTIFIER_FIELDS
 from linkage.errors import MeldError
-from linkage.ingest.standardise import Cleaned
+from linkage.ingest.standardise.cleaned import Cleaned
 
 __all__ = [
     "IDENTIFIER_FIELDS",

@@ -24,8 +24,8 @@ from typing import Any
 
 import duckdb
 
-from linkage.ingest.data_quality import mask_value
-from linkage.ingest.standardise import standardise_email, standardise_phone
+from linkage.ingest.masking import mask_value
+from linkage.ingest.standardise.contact import standardise_email, standardise_phone
 from linkage.tables import (
     CUSTOMER_360,
     CUSTOMER_CLUSTERS,

@@ -322,6 +322,28 @@ def build_golden_customers(
             sorted(f for f, r in chosen.items() if r == "source_priority"),
         )
     started = time.perf_counter()
+    _create_base(con, records_table, clusters_table, priority)
+    try:
+        _create_golden_table(con, out_table, chosen)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_BASE}")
+    _write_rules(con, out_table, chosen, priority)
+    customers = row_count(con, out_table)
+    logger.info(
+        "%d golden customers in %s (%.1fs), rules %s",
+        customers,
+        out_table,
+        time.perf_counter() - started,
+        chosen,
+    )
+    return customers
+
+
+def _create_base(
+    con: duckdb.DuckDBPyConnection, records_table: str, clusters_table: str, priority: list[str]
+) -> None:
+    """Fill the temporary base table: each clustered record with its customer, the
+    customer's record count, its source's rank and its completeness."""
     completeness = " + ".join(f"(r.{quote(c)} IS NOT NULL)::INTEGER" for c in COMPLETENESS_COLUMNS)
     columns = ", ".join(f"r.{quote(c)}" for c in _RECORD_COLUMNS)
     # One pass over the records: a customer of one record needs no vote, so the
@@ -338,39 +360,49 @@ def build_golden_customers(
         f"FROM sized AS s JOIN {quote(records_table)} AS r USING (unique_id)",
         {"priority": priority},
     )
-    try:
-        lists = _lists(GOLDEN_FIELDS["address"])
-        ctes = [f"multi AS NOT MATERIALIZED (SELECT * FROM {_BASE} WHERE record_count > 1)"]
-        ctes += [_best_cte(GOLDEN_FIELDS[name], rule) for name, rule in chosen.items()]
-        ctes.append(
-            "members AS (SELECT r.customer_id, "
-            + ", ".join(f"{many} AS {quote(col)}" for col, (many, _) in lists.items())
-            + " FROM multi AS r GROUP BY r.customer_id)"
-        )
-        several = ["m.customer_id"]
-        one = ["r.customer_id"]
-        joins = []
-        for name, field in GOLDEN_FIELDS.items():
-            several += [f"{name}_best.{quote(col)}" for col, _ in field.shown]
-            several.append(f"{name}_best.{quote(name + '_source')}")
-            one += [f"CASE WHEN {field.present} THEN {sql} END" for _, sql in field.shown]
-            one.append(f"CASE WHEN {field.present} THEN r.unique_id END")
-            joins.append(f"LEFT JOIN {name}_best USING (customer_id)")
-        several += [f"m.{quote(col)}" for col in lists]
-        one += [single for _, single in lists.values()]
-        con.execute(
-            f"CREATE OR REPLACE TABLE {quote(out_table)} AS WITH "
-            + ", ".join(ctes)
-            + " SELECT "
-            + ", ".join(several)
-            + " FROM members AS m "
-            + " ".join(joins)
-            + " UNION ALL SELECT "
-            + ", ".join(one)
-            + f" FROM {_BASE} AS r WHERE r.record_count = 1"
-        )
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {_BASE}")
+
+
+def _create_golden_table(
+    con: duckdb.DuckDBPyConnection, out_table: str, chosen: Mapping[str, str]
+) -> None:
+    """(Re)create ``out_table`` from the base table: customers of several records by
+    their rules' winners, customers of one record straight from it."""
+    lists = _lists(GOLDEN_FIELDS["address"])
+    ctes = [f"multi AS NOT MATERIALIZED (SELECT * FROM {_BASE} WHERE record_count > 1)"]
+    ctes += [_best_cte(GOLDEN_FIELDS[name], rule) for name, rule in chosen.items()]
+    ctes.append(
+        "members AS (SELECT r.customer_id, "
+        + ", ".join(f"{many} AS {quote(col)}" for col, (many, _) in lists.items())
+        + " FROM multi AS r GROUP BY r.customer_id)"
+    )
+    several = ["m.customer_id"]
+    one = ["r.customer_id"]
+    joins = []
+    for name, field in GOLDEN_FIELDS.items():
+        several += [f"{name}_best.{quote(col)}" for col, _ in field.shown]
+        several.append(f"{name}_best.{quote(name + '_source')}")
+        one += [f"CASE WHEN {field.present} THEN {sql} END" for _, sql in field.shown]
+        one.append(f"CASE WHEN {field.present} THEN r.unique_id END")
+        joins.append(f"LEFT JOIN {name}_best USING (customer_id)")
+    several += [f"m.{quote(col)}" for col in lists]
+    one += [single for _, single in lists.values()]
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote(out_table)} AS WITH "
+        + ", ".join(ctes)
+        + " SELECT "
+        + ", ".join(several)
+        + " FROM members AS m "
+        + " ".join(joins)
+        + " UNION ALL SELECT "
+        + ", ".join(one)
+        + f" FROM {_BASE} AS r WHERE r.record_count = 1"
+    )
+
+
+def _write_rules(
+    con: duckdb.DuckDBPyConnection, out_table: str, chosen: Mapping[str, str], priority: list[str]
+) -> None:
+    """(Re)create ``<out_table>_rules``: the rule used for each field."""
     rules_table = f"{out_table}_rules"
     con.execute(
         f"CREATE OR REPLACE TABLE {quote(rules_table)} "
@@ -383,12 +415,3 @@ def build_golden_customers(
             for field, rule in chosen.items()
         ],
     )
-    customers = row_count(con, out_table)
-    logger.info(
-        "%d golden customers in %s (%.1fs), rules %s",
-        customers,
-        out_table,
-        time.perf_counter() - started,
-        chosen,
-    )
-    return customers

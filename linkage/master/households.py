@@ -30,11 +30,21 @@ from dataclasses import dataclass
 
 import duckdb
 
+from linkage.tables import OVERSIZED_HOUSEHOLDS
 from linkage.warehouse import quote
 
 logger = logging.getLogger(__name__)
 
 MATCH_ON: tuple[str, ...] = ("address", "address_and_last_name")
+
+_ADDRESS_KEY = (
+    "CASE WHEN r.street IS NOT NULL AND r.postcode IS NOT NULL "
+    "THEN 'p|' || r.street || '|' || r.postcode "
+    "WHEN r.street IS NOT NULL AND r.city IS NOT NULL "
+    "THEN 'c|' || r.street || '|' || r.city END"
+)
+"""SQL over the records alias ``r``: street and postcode, or street and city when the
+postcode is missing; NULL without a street."""
 
 
 @dataclass(frozen=True)
@@ -72,12 +82,7 @@ def build_household_groups(
     """
     if match_on not in MATCH_ON:
         raise ValueError(f"households.match_on must be one of {list(MATCH_ON)}, not {match_on!r}")
-    address_key = (
-        "CASE WHEN r.street IS NOT NULL AND r.postcode IS NOT NULL "
-        "THEN 'p|' || r.street || '|' || r.postcode "
-        "WHEN r.street IS NOT NULL AND r.city IS NOT NULL "
-        "THEN 'c|' || r.street || '|' || r.city END"
-    )
+    address_key = _ADDRESS_KEY
     household_key = (
         f"{address_key} || '|' || coalesce(r.last_name, '')"
         if match_on == "address_and_last_name"
@@ -102,12 +107,26 @@ def build_household_groups(
         {"max": max_customers},
     )
     con.execute(
-        "CREATE OR REPLACE TABLE oversized_households AS "
+        f"CREATE OR REPLACE TABLE {OVERSIZED_HOUSEHOLDS} AS "
         "SELECT household_key, household_size, list(customer_id ORDER BY customer_id) AS customers "
         "FROM __meld_household_sized WHERE household_size > $max GROUP BY ALL "
         "ORDER BY household_size DESC",
         {"max": max_customers},
     )
+    groups = _count_groups(con, max_customers)
+    for table in ("__meld_household_all", "__meld_household_sized"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    if groups.oversized_groups:
+        logger.warning(
+            "%d address group(s) with more than %d customers were not made households",
+            groups.oversized_groups,
+            max_customers,
+        )
+    return groups
+
+
+def _count_groups(con: duckdb.DuckDBPyConnection, max_customers: int) -> HouseholdGroups:
+    """What grouping found, from the sized address groups."""
     row = con.execute(
         "SELECT count(*), count(DISTINCT household_key), "
         "count(DISTINCT household_key) FILTER (WHERE household_size > 1 "
@@ -116,19 +135,10 @@ def build_household_groups(
         "count(*) FILTER (WHERE household_size > $max) FROM __meld_household_sized",
         {"max": max_customers},
     ).fetchall()[0]
-    for table in ("__meld_household_all", "__meld_household_sized"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-    groups = HouseholdGroups(
+    return HouseholdGroups(
         customers_with_address=int(row[0]),
         groups=int(row[1]) - int(row[3]),
         multi_customer_groups=int(row[2]),
         oversized_groups=int(row[3]),
         customers_in_oversized_groups=int(row[4]),
     )
-    if groups.oversized_groups:
-        logger.warning(
-            "%d address group(s) with more than %d customers were not made households",
-            groups.oversized_groups,
-            max_customers,
-        )
-    return groups

@@ -35,7 +35,8 @@ import duckdb
 import pyarrow as pa
 
 from linkage.ingest.deliveries import find_source_files
-from linkage.ingest.readers import SourceError, read_file
+from linkage.ingest.readers.delivery import SourceError
+from linkage.ingest.readers.files import read_file
 from linkage.tables import (
     CUSTOMER_CLUSTERS,
     CUSTOMER_GRAPH,
@@ -113,58 +114,14 @@ def load_related_file(
     Raises:
         SourceError: No file, an empty file, or a required column missing.
     """
-    frames: list[pa.Table] = []
     files = find_source_files(table, pattern)
-    for path in files:
-        delivery = read_file(path, source_system=table, delimiter=delimiter, encoding=encoding)
-        found = delivery.table.column_names
-        selected = {}
-        for name in schema:
-            column = columns.get(name, name)
-            if column in found:
-                selected[name] = delivery.table.column(column)
-            elif name in optional:
-                selected[name] = pa.nulls(delivery.table.num_rows, type=pa.string())
-            else:
-                raise SourceError(
-                    f"'{table}', file '{path}': column '{column}' (for {name}) not found; "
-                    f"the file has columns {found}"
-                )
-        selected["__file"] = pa.array([str(path)] * delivery.table.num_rows, type=pa.string())
-        selected["__row"] = pa.array(delivery.row_numbers, type=pa.int64())
-        selected["__problem"] = pa.array(delivery.problems, type=pa.string())
-        frames.append(pa.table(selected))
+    frames = [
+        _read_related(path, table, schema, columns, optional, delimiter, encoding) for path in files
+    ]
     combined = pa.concat_tables(frames)
     con.register("__meld_related", combined)
     try:
-        casts = ", ".join(
-            f"TRY_CAST(nullif(trim({quote(c)}), '') AS {t}) AS {quote(c)}"
-            for c, t in schema.items()
-        )
-        failed = (
-            " OR ".join(
-                f"(nullif(trim({quote(c)}), '') IS NOT NULL "
-                f"AND TRY_CAST(trim({quote(c)}) AS {t}) IS NULL)"
-                for c, t in schema.items()
-                if t != "VARCHAR"
-            )
-            or "false"
-        )
-        key = quote(next(iter(schema)))
-        bad = f"__problem IS NOT NULL OR nullif(trim({key}), '') IS NULL OR {failed}"
-        con.execute(
-            f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT {casts}, __file AS source_file, "
-            f"__row AS source_row_number FROM __meld_related WHERE NOT ({bad})"
-        )
-        con.execute(
-            f"CREATE OR REPLACE TABLE {quote(table + '_rejects')} AS SELECT __file AS source_file, "
-            f"__row AS source_row_number, CASE WHEN __problem IS NOT NULL THEN __problem "
-            f"WHEN nullif(trim({key}), '') IS NULL THEN 'missing_key' "
-            "ELSE 'unreadable_value' END AS reason, "
-            f"to_json(struct_pack({', '.join(f'{quote(c)} := {quote(c)}' for c in schema)}))"
-            "::VARCHAR AS raw_values "
-            f"FROM __meld_related WHERE {bad}"
-        )
+        _split_readable(con, table, schema)
     finally:
         con.unregister("__meld_related")
     rows = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0]
@@ -172,6 +129,72 @@ def load_related_file(
     if rejected:
         logger.warning("%s: %d row(s) could not be read, see %s_rejects", table, rejected, table)
     return RelatedLoad(table, int(rows), int(rejected), len(files))
+
+
+def _read_related(
+    path: Path,
+    table: str,
+    schema: dict[str, str],
+    columns: dict[str, str],
+    optional: frozenset[str],
+    delimiter: str | None,
+    encoding: str,
+) -> pa.Table:
+    """One file's columns under Meld's names, with its file, row numbers and problems.
+
+    Raises:
+        SourceError: A required column is missing.
+    """
+    delivery = read_file(path, source_system=table, delimiter=delimiter, encoding=encoding)
+    found = delivery.table.column_names
+    selected = {}
+    for name in schema:
+        column = columns.get(name, name)
+        if column in found:
+            selected[name] = delivery.table.column(column)
+        elif name in optional:
+            selected[name] = pa.nulls(delivery.table.num_rows, type=pa.string())
+        else:
+            raise SourceError(
+                f"'{table}', file '{path}': column '{column}' (for {name}) not found; "
+                f"the file has columns {found}"
+            )
+    selected["__file"] = pa.array([str(path)] * delivery.table.num_rows, type=pa.string())
+    selected["__row"] = pa.array(delivery.row_numbers, type=pa.int64())
+    selected["__problem"] = pa.array(delivery.problems, type=pa.string())
+    return pa.table(selected)
+
+
+def _split_readable(con: duckdb.DuckDBPyConnection, table: str, schema: dict[str, str]) -> None:
+    """(Re)create ``table`` with the typed readable rows of ``__meld_related`` and
+    ``<table>_rejects`` with the others and the reason."""
+    casts = ", ".join(
+        f"TRY_CAST(nullif(trim({quote(c)}), '') AS {t}) AS {quote(c)}" for c, t in schema.items()
+    )
+    failed = (
+        " OR ".join(
+            f"(nullif(trim({quote(c)}), '') IS NOT NULL "
+            f"AND TRY_CAST(trim({quote(c)}) AS {t}) IS NULL)"
+            for c, t in schema.items()
+            if t != "VARCHAR"
+        )
+        or "false"
+    )
+    key = quote(next(iter(schema)))
+    bad = f"__problem IS NOT NULL OR nullif(trim({key}), '') IS NULL OR {failed}"
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT {casts}, __file AS source_file, "
+        f"__row AS source_row_number FROM __meld_related WHERE NOT ({bad})"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote(table + '_rejects')} AS SELECT __file AS source_file, "
+        f"__row AS source_row_number, CASE WHEN __problem IS NOT NULL THEN __problem "
+        f"WHEN nullif(trim({key}), '') IS NULL THEN 'missing_key' "
+        "ELSE 'unreadable_value' END AS reason, "
+        f"to_json(struct_pack({', '.join(f'{quote(c)} := {quote(c)}' for c in schema)}))"
+        "::VARCHAR AS raw_values "
+        f"FROM __meld_related WHERE {bad}"
+    )
 
 
 def build_customer_orders(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -229,7 +252,22 @@ def build_customer_graph(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     Returns:
         Edges per relation.
     """
-    has_households = table_exists(con, CUSTOMER_HOUSEHOLDS)
+    parts = _edge_queries(has_households=table_exists(con, CUSTOMER_HOUSEHOLDS))
+    con.execute(
+        f"CREATE OR REPLACE TABLE {CUSTOMER_GRAPH} AS SELECT * FROM ("
+        + " UNION ALL ".join(parts)
+        + ") ORDER BY customer_id, relation, target_id"
+    )
+    return {
+        str(k): int(v)
+        for k, v in con.execute(
+            f"SELECT relation, count(*) FROM {CUSTOMER_GRAPH} GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    }
+
+
+def _edge_queries(*, has_households: bool) -> list[str]:
+    """One SELECT per relation of the customer graph (household relations only with households)."""
     edge = (
         "SELECT customer_id, '{relation}' AS relation, '{target}' AS target_type, "
         "{target_id} AS target_id, {orders} AS orders, {amount} AS amount, "
@@ -304,17 +342,7 @@ def build_customer_graph(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             f"FROM {CUSTOMER_HOUSEHOLDS} AS a JOIN {CUSTOMER_HOUSEHOLDS} AS b "
             "ON a.household_id = b.household_id AND a.customer_id <> b.customer_id"
         )
-    con.execute(
-        f"CREATE OR REPLACE TABLE {CUSTOMER_GRAPH} AS SELECT * FROM ("
-        + " UNION ALL ".join(parts)
-        + ") ORDER BY customer_id, relation, target_id"
-    )
-    return {
-        str(k): int(v)
-        for k, v in con.execute(
-            f"SELECT relation, count(*) FROM {CUSTOMER_GRAPH} GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-    }
+    return parts
 
 
 def _related(con: duckdb.DuckDBPyConnection, customer_id: str, relation: str) -> list[tuple]:

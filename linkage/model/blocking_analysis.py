@@ -11,7 +11,7 @@ of scored pairs (clustering may still join the two records through a third).
 Block keys are people's names, e-mails and dates of birth, so the largest blocks are
 stored without them: each block has the first 16 hex characters of the SHA-256 of its
 key values (joined by U+001F) and the values masked to their shape
-(:func:`linkage.data_quality.mask_value`, e.g. ``j***@g***.com``). The hash is unsalted:
+(:func:`linkage.ingest.masking.mask_value`, e.g. ``j***@g***.com``). The hash is unsalted:
 it lets someone with warehouse access find the block again, by hashing candidate key
 values, but it also lets anyone confirm a guessed value, so treat the table as internal.
 
@@ -38,7 +38,7 @@ import duckdb
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from linkage.ingest.data_quality import mask_value
+from linkage.ingest.masking import mask_value
 from linkage.model.comparison_limit import RuleComparisons, count_comparisons, over_limit
 from linkage.tables import BLOCKING_ANALYSIS, BLOCKING_LARGEST_BLOCKS
 from linkage.warehouse import quote, row_count
@@ -149,7 +149,7 @@ class BlockingAnalysis:
 
     def limit_message(self) -> str | None:
         """Why the rules are over the limit, naming the rule contributing most; None if
-        within it (see :func:`linkage.comparison_limit.over_limit`)."""
+        within it (see :func:`linkage.model.comparison_limit.over_limit`)."""
         counts = [
             RuleComparisons(
                 r.rule, r.comparisons_alone, r.marginal_comparisons, r.cumulative_comparisons
@@ -212,19 +212,6 @@ def analyse_blocking(
         if truth_table or labels_table
         else None
     )
-    analysed = [
-        RuleAnalysis(
-            rule_number=number,
-            rule=count.rule,
-            comparisons_alone=int(count.alone or 0),
-            marginal_comparisons=count.marginal,
-            cumulative_comparisons=count.cumulative,
-            is_estimate=count.is_estimate,
-            true_pairs_alone=None if reach is None else reach[1][number - 1],
-            true_pairs_cumulative=None if reach is None else reach[2][number - 1],
-        )
-        for number, count in enumerate(counts, start=1)
-    ]
     blocks = [
         block
         for number, rule in enumerate(rules, start=1)
@@ -233,7 +220,7 @@ def analyse_blocking(
     analysis = BlockingAnalysis(
         records_table=records_table,
         records=records,
-        rules=analysed,
+        rules=_rule_analyses(counts, reach),
         largest_blocks=blocks,
         max_comparisons=max_comparisons,
         true_pairs=None if reach is None else reach[0],
@@ -250,6 +237,26 @@ def analyse_blocking(
         else f", reaching {analysis.true_pair_recall:.1%} of true pairs",
     )
     return analysis
+
+
+def _rule_analyses(
+    counts: Sequence[RuleComparisons], reach: tuple[int, list[int], list[int]] | None
+) -> list[RuleAnalysis]:
+    """One :class:`RuleAnalysis` per rule from its comparison counts and true-pair reach
+    (``reach`` is None without truth or labels)."""
+    return [
+        RuleAnalysis(
+            rule_number=number,
+            rule=count.rule,
+            comparisons_alone=int(count.alone or 0),
+            marginal_comparisons=count.marginal,
+            cumulative_comparisons=count.cumulative,
+            is_estimate=count.is_estimate,
+            true_pairs_alone=None if reach is None else reach[1][number - 1],
+            true_pairs_cumulative=None if reach is None else reach[2][number - 1],
+        )
+        for number, count in enumerate(counts, start=1)
+    ]
 
 
 def _rule_condition(rule: tuple[str, ...]) -> str:

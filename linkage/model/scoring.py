@@ -8,8 +8,8 @@ from typing import Any
 import duckdb
 from splink import DuckDBAPI, Linker
 
-from linkage.cluster.clustering import apply_link_vetoes
 from linkage.model.comparison_limit import check_comparison_limit
+from linkage.model.vetoes import apply_link_vetoes
 from linkage.warehouse import drop_splink_tables, quote, row_count
 
 logger = logging.getLogger(__name__)

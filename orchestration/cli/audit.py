@@ -25,7 +25,7 @@ import duckdb
 
 from linkage.audit.change_log import run_changes
 from linkage.audit.ledger import LedgerError, LedgerRow, find_run, ledger_rows, verify_ledger
-from linkage.config.project import ProjectConfig, config_path_from_env, load_project
+from linkage.config import ProjectConfig, config_path_from_env, load_project
 from linkage.tables import LEDGER_HEAD_FILE
 from linkage.warehouse import open_warehouse
 

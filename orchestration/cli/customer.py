@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from linkage.config.project import config_path_from_env, load_project
+from linkage.config import config_path_from_env, load_project
 from linkage.master.customer_view import CustomerProfile, customer_profile, find_customers
 from linkage.tables import CUSTOMER_360
 from linkage.warehouse import table_exists

@@ -31,9 +31,12 @@ from typing import Any
 
 import duckdb
 
-from linkage.audit.explain import ExplainError, PairExplanation, chart_file_name, explain_pair
-from linkage.audit.explain_customer import CustomerExplanation, explain_customer
-from linkage.config.project import ProjectConfig, config_path_from_env, load_project
+from linkage.audit.explain.customer import explain_customer
+from linkage.audit.explain.customer_explanation import CustomerExplanation
+from linkage.audit.explain.pair import chart_file_name, explain_pair
+from linkage.audit.explain.pair_explanation import PairExplanation
+from linkage.audit.explain.reads import ExplainError
+from linkage.config import ProjectConfig, config_path_from_env, load_project
 from linkage.tables import EXPLAIN_FOLDER
 from linkage.warehouse import open_warehouse
 

@@ -30,23 +30,21 @@ from pathlib import Path
 
 import duckdb
 
-from linkage.cluster.overrides import (
+from linkage.cluster.decisions import (
     CANNOT_LINK,
     MUST_LINK,
     REVOKE,
     UNMERGE,
     Decision,
     OverrideError,
-    PairDecision,
-    effective_overrides,
     list_overrides,
-    load_overrides_csv,
     make_decision,
     record_decision,
-    resolve_unmerges,
     unknown_records,
 )
-from linkage.config.project import ProjectConfig, config_path_from_env, load_project
+from linkage.cluster.overrides_csv import load_overrides_csv
+from linkage.cluster.overrides_in_force import PairDecision, effective_overrides, resolve_unmerges
+from linkage.config import ProjectConfig, config_path_from_env, load_project
 from linkage.tables import CUSTOMER_CLUSTERS, CUSTOMER_RECORDS
 from linkage.warehouse import open_warehouse, quote, table_exists
 

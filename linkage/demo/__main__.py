@@ -1,0 +1,8 @@
+"""``python -m linkage.demo OUT --persons N --seed S`` writes the demo data to ``OUT``."""
+
+from __future__ import annotations
+
+from linkage.demo.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The blocking-analysis step of a run: what the prediction rules cost, and what they
+reach, before anything is scored (``blocking_analysis``).
+
+It loads the truth file and the clerical labels itself, as the evaluation does, so the
+analysis runs right after ingestion, before a model exists.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from linkage.config import ProjectConfig
+from linkage.model.blocking import usable_rules
+from linkage.model.blocking_analysis import BlockingAnalysis, analyse_blocking
+from linkage.model.comparison_limit import RuleComparisons
+from linkage.tables import BLOCKING_ANALYSIS, CLERICAL_LABELS, CUSTOMER_RECORDS, GROUND_TRUTH
+from linkage.warehouse import quote
+from training.project_inputs import load_project_labels, load_project_truth
+from training.train import columns_with_data
+
+LARGEST_BLOCKS = 5
+
+
+def analyse_project_blocking(
+    con: duckdb.DuckDBPyConnection, project: ProjectConfig
+) -> BlockingAnalysis:
+    """Count each prediction rule's pairs against ``model.max_comparisons``, list its
+    largest blocks and, with truth or labels, the share of true pairs the rules reach.
+
+    Raises:
+        SourceError: The truth file cannot be read ("truth: ...").
+        LabelsError: The labels file cannot be used ("labels: ...").
+    """
+    truth_table = GROUND_TRUTH if load_project_truth(con, project) else None
+    labels = project.labels
+    labels_table = CLERICAL_LABELS if load_project_labels(con, project) is not None else None
+    rules = usable_rules(
+        project.model_spec().prediction_rules, columns_with_data(con, CUSTOMER_RECORDS)
+    )
+    return analyse_blocking(
+        con,
+        CUSTOMER_RECORDS,
+        rules,
+        max_comparisons=project.model.max_comparisons,
+        truth_table=truth_table,
+        labels_table=labels_table,
+        label_threshold=labels.match_score_threshold if labels else 0.5,
+        largest_blocks=LARGEST_BLOCKS,
+    )
+
+
+def analysed_rule_comparisons(con: duckdb.DuckDBPyConnection) -> list[RuleComparisons]:
+    """The comparisons per rule of the latest ``blocking_analysis``, in rule order."""
+    rows = con.execute(
+        "SELECT blocking_rule, comparisons_alone, marginal_comparisons, "
+        f"cumulative_comparisons FROM {quote(BLOCKING_ANALYSIS)} ORDER BY rule_number"
+    ).fetchall()
+    return [
+        RuleComparisons(rule, alone, marginal, cumulative)
+        for rule, alone, marginal, cumulative in rows
+    ]
