@@ -21,7 +21,7 @@ from assets.resources import MlflowResource, WarehouseResource
 from linkage.audit.run_entry import RunContext
 from linkage.config import ProjectConfig
 from linkage.tables import CUSTOMER_CLUSTERS, LINKAGE_RUNS
-from training.audit_steps import record_failed_run, record_linkage_run
+from training.steps.audit import record_failed_run, record_linkage_run
 
 AUDIT_GROUP = "audit"
 CODE_FOLDER = Path(__file__).resolve().parents[1]

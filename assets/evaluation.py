@@ -20,8 +20,8 @@ from linkage.tables import (
     PAIRWISE_MATCHES,
 )
 from training.evaluation_charts import WorstPair
-from training.evaluation_steps import Evaluation, evaluate_run
-from training.labelling_steps import write_project_labelling_tool
+from training.steps.evaluation import Evaluation, evaluate_run
+from training.steps.labelling import write_project_labelling_tool
 
 EVALUATION_GROUP = "evaluation"
 

@@ -19,7 +19,7 @@ from linkage.tables import (
     LINKAGE_MODEL,
     PAIRWISE_MATCHES,
 )
-from training.model_steps import (
+from training.steps.model import (
     score_blocked_pairs,
     scoring_model_choice,
     train_and_register,

@@ -10,7 +10,7 @@ from assets.resources import MlflowResource, WarehouseResource
 from linkage.config import ProjectConfig
 from linkage.tables import LINKAGE_EVALUATION, MODEL_PROMOTIONS
 from training.promotion import CHALLENGER, CHAMPION
-from training.promotion_steps import PROMOTION_ASSET, promote_evaluated_version
+from training.steps.promotion import PROMOTION_ASSET, promote_evaluated_version
 
 
 def build_promotion_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:

@@ -15,16 +15,16 @@ from assets.metadata import table_metadata
 from assets.resources import WarehouseResource
 from linkage.charts import markdown_image
 from linkage.config import ProjectConfig
-from linkage.ingest.data_quality import RuleOutcome
-from linkage.ingest.quality_checks import (
+from linkage.ingest.quality.checks import (
     SourceQuality,
     build_quality_report,
     field_quality,
     staged_id_uniqueness,
     staging_conservation,
 )
-from linkage.ingest.quality_report import quality_chart_png
-from linkage.ingest.staging_runs import row_count_change
+from linkage.ingest.quality.report import quality_chart_png
+from linkage.ingest.quality.rules import RuleOutcome
+from linkage.ingest.quality.staging_runs import row_count_change
 from linkage.tables import (
     DATA_QUALITY_PROFILE,
     QUALITY_REPORT_FILE,

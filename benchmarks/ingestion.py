@@ -43,13 +43,13 @@ import psutil
 
 from linkage import parallel
 from linkage.config import ProjectConfig, SourceConfig, load_project
-from linkage.ingest.deliveries import load_raw_source
-from linkage.ingest.staging import FieldSpec, stage_source
+from linkage.ingest.steps import load_source, stage_and_record
 
 logger = logging.getLogger("benchmarks.ingestion")
 
 CONFIG_FILE = "meld.yaml"
 WAREHOUSE_FILE = "ingestion.duckdb"
+BENCHMARK_RUN_ID = "ingestion-benchmark"
 SAMPLE_SECONDS = 0.05
 """How often the memory sampler reads the RSS of this process and its workers."""
 
@@ -198,16 +198,7 @@ def raw_step(
     con: duckdb.DuckDBPyConnection, project: ProjectConfig, name: str
 ) -> tuple[int, int | None]:
     """``raw_<name>`` as the raw asset loads it (file sources); (rows, None)."""
-    source = project.sources[name]
-    result = load_raw_source(
-        con,
-        source_system=name,
-        pattern=project.resolve(source.path),
-        id_column=source.id_column,
-        mapped_columns={f"fields.{field}": spec.column for field, spec in source.fields.items()},
-        delimiter=source.delimiter,
-        encoding=source.encoding,
-    )
+    result = load_source(con, project.raw_source_spec(name), run_id=BENCHMARK_RUN_ID)
     return result.rows, None
 
 
@@ -215,18 +206,7 @@ def staged_step(
     con: duckdb.DuckDBPyConnection, project: ProjectConfig, name: str
 ) -> tuple[int, int | None]:
     """``staged_<name>`` as the staged asset builds it; (staged rows, quarantined rows)."""
-    source = project.sources[name]
-    result = stage_source(
-        con,
-        source_system=name,
-        fields={
-            field: FieldSpec(spec.column, spec.format) for field, spec in source.fields.items()
-        },
-        default_country=source.default_country,
-        dob_range=project.dob_range,
-        required_fields=source.required_fields,
-        max_field_length=project.quality.max_field_length,
-    )
+    result = stage_and_record(con, project.staging_spec(name), run_id=BENCHMARK_RUN_ID)
     return result.staged_rows, result.quarantined_rows
 
 

@@ -17,11 +17,11 @@ from assets.quality import build_quality_assets, build_quality_checks
 from assets.resources import WarehouseResource
 from linkage.canonical import IDENTIFIER_FIELDS
 from linkage.config import FieldQualityRule, ProjectConfig
-from linkage.ingest.data_quality import FieldRates, evaluate_quality_rules, field_rates
-from linkage.ingest.masking import UNMASKED_FIELDS, mask_value
-from linkage.ingest.profiling import profile_sources
-from linkage.ingest.quality_report import quality_chart_png, write_quality_report
-from linkage.ingest.staging_runs import RowCountChange, record_staging_run, row_count_change
+from linkage.ingest.quality.masking import UNMASKED_FIELDS, mask_value
+from linkage.ingest.quality.profiling import profile_sources
+from linkage.ingest.quality.report import quality_chart_png, write_quality_report
+from linkage.ingest.quality.rules import FieldRates, evaluate_quality_rules, field_rates
+from linkage.ingest.quality.staging_runs import RowCountChange, record_staging_run, row_count_change
 from linkage.tables import DATA_QUALITY_PROFILE
 from linkage.warehouse import quote
 from orchestration.build import build_resources

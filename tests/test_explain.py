@@ -24,7 +24,7 @@ from linkage.audit.explain.customer import explain_customer
 from linkage.audit.explain.pair import chart_file_name, explain_pair
 from linkage.audit.explain.pair_explanation import PairExplanation
 from linkage.audit.explain.reads import ExplainError
-from linkage.cluster.decisions import make_decision, record_decision
+from linkage.cluster.overrides.decisions import make_decision, record_decision
 from linkage.config import ProjectConfig
 from linkage.model.store import scoring_model
 from orchestration.build import build_assets, build_resources

@@ -10,15 +10,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage.cluster.decisions import (
+from linkage.cluster.overrides.clustering import cluster_with_overrides
+from linkage.cluster.overrides.csv_file import load_overrides_csv
+from linkage.cluster.overrides.decisions import (
     OverrideError,
     list_overrides,
     make_decision,
     record_decision,
 )
-from linkage.cluster.overrides import cluster_with_overrides
-from linkage.cluster.overrides_csv import load_overrides_csv
-from linkage.cluster.overrides_in_force import effective_overrides
+from linkage.cluster.overrides.in_force import effective_overrides
 from linkage.config import ProjectConfig
 from linkage.tables import STEWARD_OVERRIDES
 from orchestration.cli import main

@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage.cluster.id_matching import IdAssignment
-from linkage.cluster.id_tables import CUSTOMER_ID_TABLES, HOUSEHOLD_ID_TABLES, IdTables
-from linkage.cluster.stable_ids import assign_stable_ids
+from linkage.cluster.stable_ids.assign import assign_stable_ids
+from linkage.cluster.stable_ids.matching import IdAssignment
+from linkage.cluster.stable_ids.tables import CUSTOMER_ID_TABLES, HOUSEHOLD_ID_TABLES, IdTables
 
 Ids = dict[str, str]
 

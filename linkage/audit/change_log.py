@@ -2,7 +2,7 @@
 
 The id events (``new``, ``merged``, ``split``, ``retired``) and record moves of a run
 are in ``customer_id_history`` and ``customer_record_moves`` (see
-:mod:`linkage.cluster.stable_ids`). This module adds ``merge_evidence``: for each customer id
+:mod:`linkage.cluster.stable_ids.assign`). This module adds ``merge_evidence``: for each customer id
 merged into another in a run, the strongest links between the records that came from
 the merged customer and the rest of the surviving customer, each a scored pair at or
 above the threshold (``evidence = 'model_link'``) or a steward must-link
@@ -24,8 +24,8 @@ from typing import Any
 
 import duckdb
 
-from linkage.cluster.id_tables import CUSTOMER_ID_TABLES
-from linkage.cluster.overrides_in_force import effective_overrides
+from linkage.cluster.overrides.in_force import effective_overrides
+from linkage.cluster.stable_ids.tables import CUSTOMER_ID_TABLES
 from linkage.tables import CUSTOMER_CLUSTERS, MERGE_EVIDENCE
 from linkage.warehouse import quote, table_exists
 

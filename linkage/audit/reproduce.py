@@ -31,8 +31,8 @@ import duckdb
 
 from linkage.audit.run_entry import scoring_input_sha256
 from linkage.audit.run_facts import partition_sha256
-from linkage.cluster.decisions import ensure_override_tables
-from linkage.cluster.overrides import cluster_with_overrides
+from linkage.cluster.overrides.clustering import cluster_with_overrides
+from linkage.cluster.overrides.decisions import ensure_override_tables
 from linkage.model.scoring import predict_pairs
 from linkage.model.store import model_by_version
 from linkage.tables import (

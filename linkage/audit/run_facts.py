@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from linkage.cluster.id_tables import CUSTOMER_ID_TABLES
+from linkage.cluster.stable_ids.tables import CUSTOMER_ID_TABLES
 from linkage.tables import (
     CUSTOMER_CLUSTERS,
     LINKAGE_EVALUATION,

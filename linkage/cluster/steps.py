@@ -21,10 +21,10 @@ import duckdb
 
 from linkage.audit.change_log import record_merge_evidence
 from linkage.cluster.graph_metrics import GraphMetricsSummary, customer_graph_metrics
-from linkage.cluster.id_matching import IdAssignment
-from linkage.cluster.id_tables import CUSTOMER_ID_TABLES
-from linkage.cluster.overrides import OverriddenClustering, cluster_with_overrides
-from linkage.cluster.stable_ids import assign_stable_ids
+from linkage.cluster.overrides.clustering import OverriddenClustering, cluster_with_overrides
+from linkage.cluster.stable_ids.assign import assign_stable_ids
+from linkage.cluster.stable_ids.matching import IdAssignment
+from linkage.cluster.stable_ids.tables import CUSTOMER_ID_TABLES
 from linkage.model.store import StoredModel, scoring_model
 from linkage.tables import CUSTOMER_CLUSTERS, CUSTOMER_RECORDS, PAIRWISE_MATCHES
 

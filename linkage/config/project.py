@@ -30,7 +30,7 @@ from linkage.config.sections import (
 from linkage.config.sources import QualityConfig, SourceConfig
 from linkage.ingest.identifiers import DEFAULT_NATIONAL_ID_KEY_ENV
 from linkage.ingest.landing import matching_files
-from linkage.ingest.quality_checks import SourceQuality
+from linkage.ingest.quality.checks import SourceQuality
 from linkage.ingest.readers.database import DatabaseSpec
 from linkage.ingest.staging import FieldSpec
 from linkage.ingest.steps import RawSourceSpec, StagingSpec

@@ -7,9 +7,9 @@
 - staging: :mod:`~linkage.ingest.staging` over :mod:`~linkage.ingest.standardise`,
   :mod:`~linkage.ingest.field_parts`, :mod:`~linkage.ingest.lookups`,
   :mod:`~linkage.ingest.identifiers` and :mod:`~linkage.ingest.quarantine`;
-- data quality: :mod:`~linkage.ingest.data_quality` (rates and rules),
-  :mod:`~linkage.ingest.profiling`, :mod:`~linkage.ingest.masking`,
-  :mod:`~linkage.ingest.staging_runs`, :mod:`~linkage.ingest.quality_checks` and
-  :mod:`~linkage.ingest.quality_report`;
+- data quality: :mod:`~linkage.ingest.quality.rules` (rates and rules),
+  :mod:`~linkage.ingest.quality.profiling`, :mod:`~linkage.ingest.quality.masking`,
+  :mod:`~linkage.ingest.quality.staging_runs`, :mod:`~linkage.ingest.quality.checks` and
+  :mod:`~linkage.ingest.quality.report`;
 - the run's steps: :mod:`~linkage.ingest.steps` and :mod:`~linkage.ingest.union`.
 """

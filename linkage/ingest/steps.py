@@ -23,9 +23,9 @@ import duckdb
 
 from linkage.ingest.deliveries import RawLoadResult, load_raw_source
 from linkage.ingest.identifiers import hashing_key, national_id_hasher
+from linkage.ingest.quality.staging_runs import record_staging_run
 from linkage.ingest.readers.database import DatabaseSpec
 from linkage.ingest.staging import FieldSpec, StageResult, stage_source
-from linkage.ingest.staging_runs import record_staging_run
 
 
 @dataclass(frozen=True)

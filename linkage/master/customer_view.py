@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from linkage.ingest.masking import mask_value
+from linkage.ingest.quality.masking import mask_value
 from linkage.ingest.standardise.contact import standardise_email, standardise_phone
 from linkage.tables import (
     CUSTOMER_360,

@@ -7,7 +7,7 @@ than ``max_customers`` are not households (a care home, an office, a placeholder
 address); their customers are listed so a steward can look. A customer without an
 address has no household.
 
-The groups written here are provisional; :mod:`linkage.cluster.stable_ids` turns them into
+The groups written here are provisional; :mod:`linkage.cluster.stable_ids.assign` turns them into
 ``household_id`` values that stay put across runs.
 
 Examples:

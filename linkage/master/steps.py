@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from linkage.cluster.id_matching import IdAssignment
-from linkage.cluster.id_tables import HOUSEHOLD_ID_TABLES
-from linkage.cluster.stable_ids import assign_stable_ids
+from linkage.cluster.stable_ids.assign import assign_stable_ids
+from linkage.cluster.stable_ids.matching import IdAssignment
+from linkage.cluster.stable_ids.tables import HOUSEHOLD_ID_TABLES
 from linkage.master.customer_view import build_customer_360
 from linkage.master.golden import build_golden_customers
 from linkage.master.households import HouseholdGroups, build_household_groups

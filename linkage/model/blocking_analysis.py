@@ -38,7 +38,7 @@ import duckdb
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from linkage.ingest.masking import mask_value
+from linkage.ingest.quality.masking import mask_value
 from linkage.model.comparison_limit import RuleComparisons, count_comparisons, over_limit
 from linkage.tables import BLOCKING_ANALYSIS, BLOCKING_LARGEST_BLOCKS
 from linkage.warehouse import quote, row_count

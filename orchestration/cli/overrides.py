@@ -2,7 +2,7 @@
 
 Each command writes to (or reads) the warehouse of the project config; decisions take
 effect at the next clustering run (the ``customer_clusters`` asset). See
-:mod:`linkage.cluster.overrides` for what is in force and what an unmerge cuts.
+:mod:`linkage.cluster.overrides.clustering` for what is in force and what an unmerge cuts.
 
 Examples:
     ```sh
@@ -30,7 +30,8 @@ from pathlib import Path
 
 import duckdb
 
-from linkage.cluster.decisions import (
+from linkage.cluster.overrides.csv_file import load_overrides_csv
+from linkage.cluster.overrides.decisions import (
     CANNOT_LINK,
     MUST_LINK,
     REVOKE,
@@ -42,8 +43,7 @@ from linkage.cluster.decisions import (
     record_decision,
     unknown_records,
 )
-from linkage.cluster.overrides_csv import load_overrides_csv
-from linkage.cluster.overrides_in_force import PairDecision, effective_overrides, resolve_unmerges
+from linkage.cluster.overrides.in_force import PairDecision, effective_overrides, resolve_unmerges
 from linkage.config import ProjectConfig, config_path_from_env, load_project
 from linkage.tables import CUSTOMER_CLUSTERS, CUSTOMER_RECORDS
 from linkage.warehouse import open_warehouse, quote, table_exists

@@ -31,8 +31,8 @@ from linkage.audit.explain.reads import (
     require_tables,
     scoring_model_or_error,
 )
-from linkage.cluster.decisions import MUST_LINK, Override
-from linkage.cluster.overrides_in_force import effective_overrides
+from linkage.cluster.overrides.decisions import MUST_LINK, Override
+from linkage.cluster.overrides.in_force import effective_overrides
 from linkage.master.customer_view import RECORD_DISPLAY_COLUMNS, mask_reference, masked_record
 from linkage.tables import (
     CUSTOMER_CLUSTERS,

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from linkage.cluster.decisions import Override
+from linkage.cluster.overrides.decisions import Override
 from linkage.master.customer_view import mask_reference
 
 logger = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ import duckdb
 
 from linkage.audit.explain.json_values import override_json
 from linkage.audit.explain.reads import fetch_dicts
-from linkage.cluster.decisions import list_overrides
-from linkage.cluster.overrides_in_force import effective_overrides
+from linkage.cluster.overrides.decisions import list_overrides
+from linkage.cluster.overrides.in_force import effective_overrides
 from linkage.master.customer_view import mask_reference
 from linkage.tables import CUSTOMER_CLUSTERS, CUSTOMER_RECORDS, REFUSED_LINKS
 from linkage.warehouse import quote, table_exists

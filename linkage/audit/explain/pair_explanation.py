@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from linkage.audit.explain.json_values import plain_value
-from linkage.cluster.decisions import MUST_LINK
+from linkage.cluster.overrides.decisions import MUST_LINK
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 from splink import Linker
 
 from linkage.audit.explain.pair_explanation import ComparisonWeight
-from linkage.ingest.masking import mask_value
+from linkage.ingest.quality.masking import mask_value
 
 logger = logging.getLogger(__name__)
 

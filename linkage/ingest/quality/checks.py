@@ -18,16 +18,16 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from linkage.ingest.data_quality import (
+from linkage.ingest.quality.profiling import profile_sources, rates_from_profile
+from linkage.ingest.quality.report import write_quality_report
+from linkage.ingest.quality.rules import (
     FieldRates,
     QualityRule,
     RuleOutcome,
     evaluate_quality_rules,
     field_rates,
 )
-from linkage.ingest.profiling import profile_sources, rates_from_profile
-from linkage.ingest.quality_report import write_quality_report
-from linkage.ingest.staging_runs import RowCountChange, row_count_change
+from linkage.ingest.quality.staging_runs import RowCountChange, row_count_change
 from linkage.tables import quarantine_table, raw_table, staged_table
 from linkage.warehouse import quote, row_count
 

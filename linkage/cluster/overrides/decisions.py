@@ -3,7 +3,7 @@
 Data stewards correct the model with decisions between source records (``unique_id``
 ``<source>:<id>``), each with who decided and why: ``must_link A B``, ``cannot_link A
 B``, ``unmerge A``, and ``revoke A B`` / ``revoke A`` to cancel (see
-:mod:`linkage.cluster.overrides` for what each means and what is in force).
+:mod:`linkage.cluster.overrides.clustering` for what each means and what is in force).
 
 Every decision is appended to the warehouse table ``steward_overrides``, which is never
 updated or deleted from: it is the history. A decision's ``override_id`` is a hash of its

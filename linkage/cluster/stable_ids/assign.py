@@ -90,8 +90,8 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from linkage.cluster.id_matching import IdAssignment, drop_temp_tables, match_ids
-from linkage.cluster.id_tables import IdTables, ensure_id_tables
+from linkage.cluster.stable_ids.matching import IdAssignment, drop_temp_tables, match_ids
+from linkage.cluster.stable_ids.tables import IdTables, ensure_id_tables
 from linkage.warehouse import quote
 
 __all__ = ["assign_stable_ids"]
@@ -136,7 +136,7 @@ def assign_stable_ids(
             active (the state was edited by hand).
 
     Examples:
-        >>> from linkage.cluster.id_tables import CUSTOMER_ID_TABLES
+        >>> from linkage.cluster.stable_ids.tables import CUSTOMER_ID_TABLES
         >>> con = duckdb.connect()
         >>> _ = con.execute(
         ...     "CREATE TABLE clusters AS SELECT * FROM (VALUES "

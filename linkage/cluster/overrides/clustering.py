@@ -33,9 +33,9 @@ once matters: re-resolving against each run's customers would find X already alo
 after the first run and let the model merge it back. Records that arrive later and
 match X are free to join it. An unmerge of a record that was alone cuts nothing.
 
-The pieces: :mod:`linkage.cluster.decisions` (the decision model, validation and the
-history), :mod:`linkage.cluster.overrides_csv` (the decisions file) and
-:mod:`linkage.cluster.overrides_in_force` (what is in force, unmerges resolved); this
+The pieces: :mod:`linkage.cluster.overrides.decisions` (the decision model, validation and the
+history), :mod:`linkage.cluster.overrides.csv_file` (the decisions file) and
+:mod:`linkage.cluster.overrides.in_force` (what is in force, unmerges resolved); this
 module clusters with them.
 
 Examples:
@@ -64,8 +64,8 @@ import duckdb
 
 from linkage.cluster.algorithms import CONNECTED_COMPONENTS, ClusteringMethod
 from linkage.cluster.clustering import ClusterSummary, cluster_records
-from linkage.cluster.overrides_csv import CsvLoad, load_overrides_csv
-from linkage.cluster.overrides_in_force import (
+from linkage.cluster.overrides.csv_file import CsvLoad, load_overrides_csv
+from linkage.cluster.overrides.in_force import (
     EffectiveOverrides,
     effective_overrides,
     resolve_unmerges,

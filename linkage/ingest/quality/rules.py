@@ -2,9 +2,9 @@
 
 Everything here reads the tables staging leaves behind (``raw_<source>``,
 ``quarantine_<source>``, ``quality_issues_<source>``). The profile over every source is
-in :mod:`linkage.ingest.profiling`, the row counts of staging runs in
-:mod:`linkage.ingest.staging_runs`, and the masking of values shown to people in
-:mod:`linkage.ingest.masking`.
+in :mod:`linkage.ingest.quality.profiling`, the row counts of staging runs in
+:mod:`linkage.ingest.quality.staging_runs`, and the masking of values shown to people in
+:mod:`linkage.ingest.quality.masking`.
 
 Examples:
     ```py

@@ -26,8 +26,8 @@ from typing import Any
 import matplotlib
 import pandas as pd
 
-from linkage.ingest.data_quality import RuleOutcome
-from linkage.ingest.staging_runs import RowCountChange
+from linkage.ingest.quality.rules import RuleOutcome
+from linkage.ingest.quality.staging_runs import RowCountChange
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -1,5 +1,5 @@
 """Where each kind of stable id keeps its state: four warehouse tables (see
-:mod:`linkage.cluster.stable_ids` for how ids are assigned).
+:mod:`linkage.cluster.stable_ids.assign` for how ids are assigned).
 
 - registry (``customer_ids``): every id ever issued, never deleted (:data:`REGISTRY_COLUMNS`).
 - membership (``customer_membership``): ``member`` -> ``id`` as of the last run.

@@ -4,7 +4,7 @@ Per unordered pair of records the latest decision (by ``decided_at``, then
 ``recorded_at``) wins; a ``revoke`` as latest leaves the pair without a decision. The
 unmerges of a record are in force until a later ``revoke A``. An ``unmerge X`` is
 resolved once into cannot-links between X and the other records of its customer, kept
-in ``steward_unmerge_resolutions`` (see :mod:`linkage.cluster.overrides` for why).
+in ``steward_unmerge_resolutions`` (see :mod:`linkage.cluster.overrides.clustering` for why).
 
 Examples:
     ```py
@@ -24,7 +24,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from linkage.cluster.decisions import (
+from linkage.cluster.overrides.decisions import (
     CANNOT_LINK,
     MUST_LINK,
     REVOKE,

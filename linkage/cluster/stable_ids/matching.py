@@ -5,7 +5,7 @@ temporary table: previous ids (``old``), groups and their members, the overlap o
 group with each previous id (``pairs``), the ids kept (``kept``, greedy over contested
 pairs), fresh ids (``fresh``), ids merged or retired (``gone``) and every member's id
 (``out``); then the state tables are updated. The rules are in
-:mod:`linkage.cluster.stable_ids`.
+:mod:`linkage.cluster.stable_ids.assign`.
 
 Examples:
     ```py
@@ -25,7 +25,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from linkage.cluster.id_tables import IdTables
+from linkage.cluster.stable_ids.tables import IdTables
 from linkage.warehouse import quote
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ A CSV (``overrides.path`` in the project config, or any file type Meld reads) wi
 columns :data:`CSV_COLUMNS` (``record_a, record_b, decision, steward, reason,
 decided_at``). Every row must be a valid decision: nothing is loaded from a file with a
 bad row. Loading the same file again, or under another name, adds nothing (see
-:mod:`linkage.cluster.decisions`).
+:mod:`linkage.cluster.overrides.decisions`).
 
 Examples:
     ```py
@@ -21,7 +21,12 @@ from pathlib import Path
 
 import duckdb
 
-from linkage.cluster.decisions import Decision, OverrideError, append_decisions, make_decision
+from linkage.cluster.overrides.decisions import (
+    Decision,
+    OverrideError,
+    append_decisions,
+    make_decision,
+)
 from linkage.ingest.readers.delivery import SourceError
 from linkage.ingest.readers.files import SUPPORTED_SUFFIXES, read_file
 from linkage.tables import STEWARD_OVERRIDES

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 import duckdb
 import pandas as pd
 
-from linkage.ingest.data_quality import FieldRates, field_rates, kept_rows_sql
-from linkage.ingest.masking import SHAPE_FIELDS, mask_value
+from linkage.ingest.quality.masking import SHAPE_FIELDS, mask_value
+from linkage.ingest.quality.rules import FieldRates, field_rates, kept_rows_sql
 from linkage.tables import DATA_QUALITY_PROFILE
 from linkage.warehouse import quote
 
