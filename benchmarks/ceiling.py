@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from linkage.canonical import IDENTIFIER_FIELDS
-from linkage.tables import CUSTOMER_RECORDS
+from linkage.tables import CUSTOMER_RECORDS, GROUND_TRUTH
 from linkage.warehouse import quote, table_columns
 
 JARO_WINKLER_NAME_THRESHOLD = 0.8
@@ -54,7 +54,7 @@ def cluster_recall_ceiling(con: duckdb.DuckDBPyConnection) -> Ceiling:
         "SELECT r.unique_id, t.entity_id, r.first_name, r.last_name, r.date_of_birth, "
         "r.email, r.phone, r.postcode"
         + "".join(f", r.{quote(c)}" for c in identifiers)
-        + f" FROM {CUSTOMER_RECORDS} AS r JOIN ground_truth AS t USING (unique_id)"
+        + f" FROM {CUSTOMER_RECORDS} AS r JOIN {GROUND_TRUTH} AS t USING (unique_id)"
     )
     shared = ["a.email = b.email", "a.phone = b.phone"]
     shared += [f"a.{quote(c)} = b.{quote(c)}" for c in identifiers]

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.linkage import ScoringConfig
+from assets.audit import AUDIT_GROUP
+from assets.evaluation import EVALUATION_GROUP
+from assets.ingestion import INGESTION_GROUP
+from assets.linkage import LINKAGE_GROUP, ScoringConfig
+from linkage.tables import LABELLING_TOOL, LINKAGE_MODEL, PAIRWISE_MATCHES
 
 # The labelling tool is written on demand (job label_pairs), not by every run.
-_ON_DEMAND = dg.AssetSelection.from_string("key:labelling_tool")
+_ON_DEMAND = dg.AssetSelection.from_string(f"key:{LABELLING_TOOL}")
 
 meld_pipeline = dg.define_asset_job(
     "meld_pipeline",
@@ -17,14 +21,17 @@ meld_pipeline = dg.define_asset_job(
 
 ingest_sources = dg.define_asset_job(
     "ingest_sources",
-    selection=dg.AssetSelection.groups("ingestion"),
+    selection=dg.AssetSelection.groups(INGESTION_GROUP),
     description="Load and standardise every source; quarantine what cannot be used.",
 )
 
 train_model = dg.define_asset_job(
     "train_model",
     # Tolerant string selection: labelling_tool exists only in some deployments.
-    selection=dg.AssetSelection.groups("ingestion", "linkage", "evaluation", "audit") - _ON_DEMAND,
+    selection=(
+        dg.AssetSelection.groups(INGESTION_GROUP, LINKAGE_GROUP, EVALUATION_GROUP, AUDIT_GROUP)
+        - _ON_DEMAND
+    ),
     description="Ingest, train a new model version (challenger), score, cluster, evaluate "
     "and decide whether it becomes champion, then record the run in the ledger. No "
     "mastering.",
@@ -34,11 +41,11 @@ score_customers = dg.define_asset_job(
     "score_customers",
     selection=(
         dg.AssetSelection.all()
-        - dg.AssetSelection.from_string("key:linkage_model")
-        - dg.AssetSelection.groups("evaluation")
+        - dg.AssetSelection.from_string(f"key:{LINKAGE_MODEL}")
+        - dg.AssetSelection.groups(EVALUATION_GROUP)
         - _ON_DEMAND
     ),
-    config=dg.RunConfig(ops={"pairwise_matches": ScoringConfig(model="champion")}),
+    config=dg.RunConfig(ops={PAIRWISE_MATCHES: ScoringConfig(model="champion")}),
     description="Ingest, score with the registry's champion version (no training), cluster, "
     "master: the cheap, reproducible daily run. Evaluation and promotion belong to "
     "train_model.",

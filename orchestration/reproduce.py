@@ -21,6 +21,7 @@ import dagster as dg
 import duckdb
 import yaml
 
+from assets.ingestion import INGESTION_GROUP
 from linkage.audit.ledger import find_run
 from linkage.audit.reproduce import (
     ReproduceOutcome,
@@ -35,7 +36,6 @@ from orchestration.build import build_assets, build_resources
 
 logger = logging.getLogger(__name__)
 
-INGESTION_GROUP = "ingestion"
 SCRATCH_WAREHOUSE = "reproduce.duckdb"
 
 
