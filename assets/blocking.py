@@ -23,10 +23,14 @@ from assets.metadata import table_metadata
 from assets.resources import WarehouseResource
 from linkage.charts import markdown_image
 from linkage.config import ProjectConfig
-from linkage.model.blocking_analysis import BlockingAnalysis, cumulative_comparisons_png
+from linkage.model.blocking_analysis import (
+    BlockingAnalysis,
+    analysed_rule_comparisons,
+    cumulative_comparisons_png,
+)
 from linkage.model.comparison_limit import LIMIT_CONFIG_KEY, over_limit
 from linkage.tables import BLOCKING_ANALYSIS, CUSTOMER_RECORDS
-from training.steps.blocking import analyse_project_blocking, analysed_rule_comparisons
+from training.steps.blocking import analyse_project_blocking
 
 LIMIT_CHECK = f"{BLOCKING_ANALYSIS}_within_comparison_limit"
 

@@ -33,8 +33,8 @@ from linkage.tables import (
     PRODUCTS,
 )
 
-HOUSEHOLD_GROUPS = "__meld_household_groups"
-HOUSEHOLD_IDS = "__meld_household_ids"
+HOUSEHOLD_GROUPS_SCRATCH = "__meld_household_groups"
+HOUSEHOLD_IDS_SCRATCH = "__meld_household_ids"
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,8 @@ def _publish_households(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"CREATE OR REPLACE TABLE {CUSTOMER_HOUSEHOLDS} AS "
         "SELECT g.customer_id, s.household_id, g.household_size AS household_customers "
-        f"FROM {HOUSEHOLD_GROUPS} AS g JOIN {HOUSEHOLD_IDS} AS s USING (customer_id) "
+        f"FROM {HOUSEHOLD_GROUPS_SCRATCH} AS g "
+        f"JOIN {HOUSEHOLD_IDS_SCRATCH} AS s USING (customer_id) "
         "ORDER BY s.household_id, g.customer_id"
     )
     con.execute(
@@ -113,7 +114,7 @@ def _publish_households(con: duckdb.DuckDBPyConnection) -> None:
         f"FROM {CUSTOMER_HOUSEHOLDS} AS h JOIN {GOLDEN_CUSTOMERS} AS g USING (customer_id) "
         "GROUP BY h.household_id ORDER BY h.household_id"
     )
-    for table in (HOUSEHOLD_GROUPS, HOUSEHOLD_IDS):
+    for table in (HOUSEHOLD_GROUPS_SCRATCH, HOUSEHOLD_IDS_SCRATCH):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -131,16 +132,16 @@ def master_households(
         con,
         golden_table=GOLDEN_CUSTOMERS,
         records_table=CUSTOMER_RECORDS,
-        out_table=HOUSEHOLD_GROUPS,
+        out_table=HOUSEHOLD_GROUPS_SCRATCH,
         match_on=spec.match_on,
         max_customers=spec.max_customers,
     )
     assignment = assign_stable_ids(
         con,
-        groups_table=HOUSEHOLD_GROUPS,
+        groups_table=HOUSEHOLD_GROUPS_SCRATCH,
         member_column="customer_id",
         group_column="household_key",
-        out_table=HOUSEHOLD_IDS,
+        out_table=HOUSEHOLD_IDS_SCRATCH,
         tables=HOUSEHOLD_ID_TABLES,
         run_id=run_id,
     )

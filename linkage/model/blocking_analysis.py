@@ -384,6 +384,18 @@ def _write_tables(con: duckdb.DuckDBPyConnection, analysis: BlockingAnalysis) ->
         )
 
 
+def analysed_rule_comparisons(con: duckdb.DuckDBPyConnection) -> list[RuleComparisons]:
+    """The comparisons per rule of the latest ``blocking_analysis``, in rule order."""
+    rows = con.execute(
+        "SELECT blocking_rule, comparisons_alone, marginal_comparisons, "
+        f"cumulative_comparisons FROM {quote(BLOCKING_ANALYSIS)} ORDER BY rule_number"
+    ).fetchall()
+    return [
+        RuleComparisons(rule, alone, marginal, cumulative)
+        for rule, alone, marginal, cumulative in rows
+    ]
+
+
 def cumulative_comparisons_png(analysis: BlockingAnalysis) -> bytes:
     """Waterfall bars: the pairs each rule adds, starting where the rules before it end,
     with the limit drawn when the total comes within a tenth of it."""

@@ -12,9 +12,7 @@ import duckdb
 from linkage.config import ProjectConfig
 from linkage.model.blocking import usable_rules
 from linkage.model.blocking_analysis import BlockingAnalysis, analyse_blocking
-from linkage.model.comparison_limit import RuleComparisons
-from linkage.tables import BLOCKING_ANALYSIS, CLERICAL_LABELS, CUSTOMER_RECORDS, GROUND_TRUTH
-from linkage.warehouse import quote
+from linkage.tables import CLERICAL_LABELS, CUSTOMER_RECORDS, GROUND_TRUTH
 from training.project_inputs import load_project_labels, load_project_truth
 from training.train import columns_with_data
 
@@ -47,15 +45,3 @@ def analyse_project_blocking(
         label_threshold=labels.match_score_threshold if labels else 0.5,
         largest_blocks=LARGEST_BLOCKS,
     )
-
-
-def analysed_rule_comparisons(con: duckdb.DuckDBPyConnection) -> list[RuleComparisons]:
-    """The comparisons per rule of the latest ``blocking_analysis``, in rule order."""
-    rows = con.execute(
-        "SELECT blocking_rule, comparisons_alone, marginal_comparisons, "
-        f"cumulative_comparisons FROM {quote(BLOCKING_ANALYSIS)} ORDER BY rule_number"
-    ).fetchall()
-    return [
-        RuleComparisons(rule, alone, marginal, cumulative)
-        for rule, alone, marginal, cumulative in rows
-    ]
