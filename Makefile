@@ -7,10 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_PERSONS ?= 10000
 DEMO_SEED ?= 42
+DEMO_PROFILE ?= realistic
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MELD_CONFIG ?= config/demo.yaml
 
-.PHONY: install demo data materialize summary test lint ui mlflow-ui bench bench-ingestion bench-audit clean
+.PHONY: install demo data materialize summary test lint ui mlflow-ui bench bench-ablation bench-ingestion bench-audit clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +26,8 @@ $(DAGSTER_HOME):
 	@touch $(DAGSTER_HOME)/dagster.yaml
 
 data: $(STAMP)
-	$(BIN)/python -m linkage.demo data/demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
+	$(BIN)/python -m linkage.demo data/demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED) \
+		--profile $(DEMO_PROFILE)
 
 # The job meld_pipeline: every asset and check except the on-demand labelling tool.
 materialize: $(STAMP) | $(DAGSTER_HOME)
@@ -53,6 +55,9 @@ mlflow-ui: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/accuracy.py
+
+bench-ablation: $(STAMP)
+	$(BIN)/python benchmarks/ablation.py
 
 bench-ingestion: $(STAMP)
 	$(BIN)/python benchmarks/ingestion.py

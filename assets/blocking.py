@@ -29,7 +29,7 @@ from linkage.model.blocking_analysis import (
     cumulative_comparisons_png,
 )
 from linkage.model.comparison_limit import LIMIT_CONFIG_KEY, over_limit
-from linkage.tables import BLOCKING_ANALYSIS, CUSTOMER_RECORDS
+from linkage.tables import BLOCKING_ANALYSIS, CUSTOMER_RECORDS, LINKAGE_MODEL
 from training.steps.blocking import analyse_project_blocking
 
 LIMIT_CHECK = f"{BLOCKING_ANALYSIS}_within_comparison_limit"
@@ -38,15 +38,19 @@ LIMIT_CHECK = f"{BLOCKING_ANALYSIS}_within_comparison_limit"
 def build_blocking_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     """``blocking_analysis`` over ``customer_records`` with the project's prediction rules."""
 
-    @dg.asset(group_name=LINKAGE_GROUP, kinds={"splink", "duckdb"}, deps=[CUSTOMER_RECORDS])
+    @dg.asset(
+        group_name=LINKAGE_GROUP, kinds={"splink", "duckdb"}, deps=[CUSTOMER_RECORDS, LINKAGE_MODEL]
+    )
     def blocking_analysis(
         context: AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        """Record pairs each prediction blocking rule (model.prediction_rules) generates
-        (alone, added to earlier rules, cumulative) against model.max_comparisons, each
-        rule's largest blocks (keys hashed and masked, in blocking_largest_blocks) and,
-        with a truth file or clerical labels, the share of true pairs the rules reach:
-        an upper bound on the recall of scored pairs."""
+        """Record pairs each prediction blocking rule generates (alone, added to earlier
+        rules, cumulative) against model.max_comparisons, each rule's largest blocks (keys
+        hashed and masked, in blocking_largest_blocks) and, with a truth file or clerical
+        labels, the share of true pairs the rules reach: an upper bound on the recall of
+        scored pairs. With model.blocking: auto the rules are those the trained model
+        chose; blocking_rule_candidates lists every candidate with its estimated reach
+        (and measured reach, with truth or labels) and why it was or was not chosen."""
         with warehouse.connect() as con, failure_at(project.config_path):
             analysis = analyse_project_blocking(con, project)
             metadata = table_metadata(con, BLOCKING_ANALYSIS)
@@ -124,11 +128,36 @@ def _analysis_metadata(analysis: BlockingAnalysis) -> dict:
         "records": analysis.records,
         "counts_are_estimates": any(r.is_estimate for r in analysis.rules),
     }
+    if analysis.candidates:
+        metadata["candidate_rules"] = _candidates_table(analysis.candidates)
     if analysis.true_pairs is not None:
         metadata["true_pairs"] = analysis.true_pairs
     if analysis.true_pair_recall is not None:
         metadata["true_pair_recall"] = float(analysis.true_pair_recall)
     return metadata
+
+
+def _candidates_table(candidates: list[dict]) -> dg.MetadataValue:
+    """Every candidate of automatic blocking: cost, estimated and measured reach, why."""
+    columns = {
+        "blocking_rule": "string",
+        "comparisons_alone": "int",
+        "estimated_reach": "float",
+        "true_pair_reach": "float",
+        "chosen_order": "int",
+        "why": "string",
+    }
+    records = [
+        dg.TableRecord(
+            {
+                name: round(row[name], 4) if isinstance(row.get(name), float) else row.get(name)
+                for name in columns
+            }
+        )
+        for row in candidates
+    ]
+    schema = dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in columns.items()])
+    return dg.MetadataValue.table(records=records, schema=schema)
 
 
 def build_blocking_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:

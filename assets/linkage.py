@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext
 from pydantic import Field
 
 from assets.failures import failure_at
-from assets.metadata import table_metadata
+from assets.metadata import blocking_choice_metadata, floor_metadata, table_metadata
 from assets.resources import MlflowResource, WarehouseResource
 from linkage.charts import cluster_sizes_png, markdown_image, match_weights_png
 from linkage.cluster.steps import CustomerClusters, build_customer_clusters
@@ -105,6 +105,8 @@ def _model_asset(project: ProjectConfig) -> dg.AssetsDefinition:
                 "match_threshold": trained.threshold,
                 "training_seconds": round(result.seconds, 2),
                 "m_from_clerical_labels": options.labels_table is not None,
+                **floor_metadata(result.floor_report),
+                **blocking_choice_metadata(result.rule_choice),
                 "match_weights_chart": dg.MetadataValue.path(str(result.charts["match_weights"])),
                 "model_json": dg.MetadataValue.path(str(trained.model_path)),
                 "match_weights": dg.MetadataValue.md(

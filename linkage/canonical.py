@@ -64,8 +64,16 @@ STAGED_COLUMNS: dict[str, str] = {
     "last_name_display": "VARCHAR",
     "street_display": "VARCHAR",
     "city_display": "VARCHAR",
+    "phone_national": "VARCHAR",
+    "phone_valid": "BOOLEAN",
+    "first_name_phonetic": "VARCHAR",
+    "last_name_phonetic": "VARCHAR",
 }
 """Columns of every ``staged_<source>`` table and of ``customer_records``, in order.
+The last four are matching aids: the phone's national significant number (the same
+whichever country a national-format number was read in), whether the phone passed
+validation (an invalid number keeps its matching form in ``phone``), and the Metaphone
+code of each matching name.
 ``unique_id`` is ``<source_system>:<source_record_id>``, the record's id across sources."""
 
 CUSTOM_FIELD_TYPE = "VARCHAR"

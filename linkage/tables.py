@@ -57,6 +57,8 @@ CUSTOMER_RECORDS = "customer_records"
 # The model.
 BLOCKING_ANALYSIS = "blocking_analysis"
 BLOCKING_LARGEST_BLOCKS = "blocking_largest_blocks"
+BLOCKING_RULE_CANDIDATES = "blocking_rule_candidates"
+LINK_VETOES_IN_FORCE = "link_vetoes_in_force"
 LINKAGE_MODEL = "linkage_model"
 SCORING_MODEL = "scoring_model"
 PAIRWISE_MATCHES = "pairwise_matches"

@@ -55,3 +55,22 @@ def demo_project_file(
 def select_assets(assets: list, predicate) -> list:
     """The assets any of whose keys' names satisfy ``predicate`` (multi-assets included)."""
     return [a for a in assets if any(predicate(key.path[-1]) for key in a.keys)]
+
+
+def ingested_demo_project(
+    folder: Path, demo_dir: Path, *, mlflow_uri: str, experiment: str
+) -> ProjectConfig:
+    """:func:`demo_project_file`, with its ingestion group materialized: the warehouse
+    holds ``customer_records`` and nothing is trained yet."""
+    import dagster as dg
+
+    from orchestration.build import build_assets, build_resources
+
+    project = demo_project_file(folder, demo_dir, mlflow_uri=mlflow_uri, experiment=experiment)
+    result = dg.materialize(
+        build_assets(project),
+        resources=build_resources(project),
+        selection=dg.AssetSelection.groups("ingestion"),
+    )
+    assert result.success, "ingestion of the demo data failed"
+    return project

@@ -1,4 +1,5 @@
-"""The accuracy benchmark: one data set end to end, and its recall ceiling by hand."""
+"""The benchmarks: accuracy on real data sets, config overrides, the ablation table, the
+recall ceiling by hand, and the ingestion and audit scripts."""
 
 from __future__ import annotations
 
@@ -14,9 +15,42 @@ import pandas as pd
 import pytest
 import yaml
 
+from benchmarks.ablation import (
+    DEFAULT_VARIANT,
+    default_variants,
+    format_ablation,
+    summarise,
+)
 from benchmarks.accuracy import benchmark_env, format_table, run_dataset
 from benchmarks.ceiling import cluster_recall_ceiling
-from benchmarks.datasets import BENCHMARK_NATIONAL_ID_KEY, FEBRL_FIELDS, prepare_fake1000
+from benchmarks.datasets import (
+    BENCHMARK_NATIONAL_ID_KEY,
+    DEFAULT_DATASETS,
+    FEBRL_FIELDS,
+    REPORT_SEED,
+    prepare_fake1000,
+    prepare_febrl3,
+    write_project,
+)
+from benchmarks.overrides import (
+    apply_overrides,
+    format_overrides,
+    parse_override,
+    parse_overrides,
+    to_arguments,
+)
+from benchmarks.results import AccuracyRow, Failure, report
+from linkage.config import ClusteringConfig, ConfigError, ModelConfig, load_project
+from linkage.config.sources import QualityConfig
+
+# Accuracy floors of the real pipeline with defaults at REPORT_SEED (the slow test below):
+# the measured figures minus a noise margin of 0.02, so noise passes and a real drop fails.
+# Measured with `python benchmarks/accuracy.py` (2026-12-03): febrl3_noid pairwise F1
+# 0.992, cluster F1 0.973; fake1000 0.941 and 0.693.
+FEBRL3_NOID_MIN_PAIRWISE_F1 = 0.972
+FEBRL3_NOID_MIN_CLUSTER_F1 = 0.953
+FAKE1000_MIN_PAIRWISE_F1 = 0.921
+FAKE1000_MIN_CLUSTER_F1 = 0.673
 
 RECORD_COLUMNS = (
     "unique_id",
@@ -228,3 +262,262 @@ def test_audit_benchmark_prints_every_step(tmp_path: Path, capsys) -> None:
         assert step in table
     assert table.count("identical") == 2 and "NOT identical" not in table
     assert "2 rows, intact" in table
+
+
+# --------------------------------------------------------------------------- #
+# Data sets and config overrides
+# --------------------------------------------------------------------------- #
+
+
+def test_default_data_sets_are_febrl_with_and_without_id_fake1000_and_demo() -> None:
+    assert DEFAULT_DATASETS == [
+        "febrl3",
+        "febrl3_noid",
+        "febrl4",
+        "febrl4_noid",
+        "fake1000",
+        "demo10k",
+    ]
+
+
+def test_febrl_without_id_maps_every_field_but_the_national_id(tmp_path: Path) -> None:
+    (tmp_path / "id").mkdir()
+    (tmp_path / "noid").mkdir()
+    with_id = prepare_febrl3(tmp_path / "id", demo_persons=0, seed=0)
+    without = prepare_febrl3(tmp_path / "noid", demo_persons=0, seed=0, national_id=False)
+    fields = without["sources"]["febrl3"]["fields"]
+    assert "national_id" not in fields
+    assert {**fields, "national_id": "soc_sec_id"} == with_id["sources"]["febrl3"]["fields"]
+    assert "soc_sec_id" in pd.read_csv(tmp_path / "noid" / "febrl3.csv", nrows=1).columns
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "value"),
+    [
+        ("model.blocking=fixed", "model.blocking", "fixed"),
+        ("clustering.link_vetoes=[]", "clustering.link_vetoes", []),
+        ("clustering.link_vetoes=[a, b]", "clustering.link_vetoes", ["a", "b"]),
+        ("quality.match_invalid_values=false", "quality.match_invalid_values", False),
+        ("model.probability_floor=0", "model.probability_floor", 0),
+        ("model.probability_floor=0.001", "model.probability_floor", 0.001),
+        (" model . seed = 7", "model.seed", 7),
+        ("model.comparisons={email: exact}", "model.comparisons", {"email": "exact"}),
+        ("truth=", "truth", None),
+        ("model.note=a=b", "model.note", "a=b"),
+    ],
+)
+def test_an_override_is_a_dotted_key_and_a_yaml_value(text: str, key: str, value: object) -> None:
+    assert parse_override(text) == (key, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("model.blocking", "expected KEY=VALUE"),
+        ("=fixed", "dotted names"),
+        ("model..blocking=fixed", "dotted names"),
+        ("model.blocking=[fixed", "not valid YAML"),
+    ],
+)
+def test_a_malformed_override_says_what_is_wrong(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        parse_override(text)
+
+
+def test_overrides_merge_into_sections_and_leave_the_rest_alone() -> None:
+    config = {"model": {"seed": 42, "comparisons": {"email": "exact"}}, "warehouse": "w.duckdb"}
+    merged = apply_overrides(
+        config,
+        parse_overrides(
+            ["model.blocking=fixed", "clustering.link_vetoes=[]", "model.comparisons.phone=exact"]
+        ),
+    )
+    assert merged == {
+        "model": {
+            "seed": 42,
+            "comparisons": {"email": "exact", "phone": "exact"},
+            "blocking": "fixed",
+        },
+        "warehouse": "w.duckdb",
+        "clustering": {"link_vetoes": []},
+    }
+    assert config == {
+        "model": {"seed": 42, "comparisons": {"email": "exact"}},
+        "warehouse": "w.duckdb",
+    }
+
+
+def test_the_last_of_a_repeated_override_wins() -> None:
+    assert parse_overrides(["model.seed=1", "model.seed=2"]) == {"model.seed": 2}
+    assert apply_overrides({}, {"model": {"seed": 1}, "model.seed": 2}) == {"model": {"seed": 2}}
+
+
+def test_an_override_inside_a_value_that_is_not_a_section_is_refused() -> None:
+    with pytest.raises(ValueError, match="model.seed is 42, not a section"):
+        apply_overrides({"model": {"seed": 42}}, {"model.seed.low": 1})
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"model.blocking": "fixed", "clustering.link_vetoes": []},
+        {"model.probability_floor": 0.0, "quality.match_invalid_values": False},
+        {"a.b": "true", "a.c": "x: y", "a.d": ["p", "q r"], "a.e": None, "a.f": "é"},
+    ],
+)
+def test_overrides_reach_a_child_process_unchanged(overrides: dict) -> None:
+    arguments = to_arguments(overrides)
+    assert arguments[::2] == ["--set"] * len(overrides)
+    assert parse_overrides(arguments[1::2]) == overrides
+
+
+def test_write_project_applies_overrides_and_meld_validates_them(tmp_path: Path) -> None:
+    sections = prepare_fake1000(tmp_path, demo_persons=0, seed=0)
+    overrides = parse_overrides(
+        ["clustering.method=connected_components", "model.match_threshold=0.9"]
+    )
+    project = load_project(write_project(tmp_path, "fake1000", sections, 7, None, overrides))
+    assert project.clustering.method == "connected_components"
+    assert project.model.match_threshold == 0.9
+    assert project.model.seed == 7  # the rest of the section is kept
+
+    bad = write_project(tmp_path, "fake1000", sections, 7, None, {"model.no_such_knob": 1})
+    with pytest.raises(ConfigError, match=r"model\.no_such_knob: Extra inputs"):
+        load_project(bad)
+
+
+def test_the_accuracy_report_names_its_seed_and_overrides() -> None:
+    text = report(
+        [],
+        [Failure("fake1000", "boom")],
+        demo_persons=10,
+        seed=REPORT_SEED,
+        overrides={"model.blocking": "fixed", "clustering.link_vetoes": []},
+    )
+    assert f"seed (demo data and models): {REPORT_SEED}." in text
+    assert "config overrides: model.blocking=fixed, clustering.link_vetoes=[]." in text
+    assert "FAILED fake1000: boom" in text
+    assert format_overrides({}) == "none"
+
+
+# --------------------------------------------------------------------------- #
+# The ablation
+# --------------------------------------------------------------------------- #
+
+SECTIONS = {"model": ModelConfig, "quality": QualityConfig, "clustering": ClusteringConfig}
+
+
+def test_each_ablation_variant_switches_one_knob_away_from_its_default() -> None:
+    variants = default_variants()
+    assert variants.pop(DEFAULT_VARIANT) == {}
+    switched = set()
+    for name, overrides in variants.items():
+        assert len(overrides) == 1, name
+        ((key, value),) = overrides.items()
+        section, field = key.split(".")
+        model = SECTIONS[section]
+        assert field in model.model_fields, f"{name}: {key} is not a config knob"
+        assert getattr(model(**{field: value}), field) != getattr(model(), field), name
+        switched.add(key)
+    assert switched == {
+        "quality.match_invalid_values",
+        "model.robust_comparisons",
+        "model.blocking",
+        "model.probability_floor",
+        "clustering.link_vetoes",
+        "clustering.method",
+        "model.match_threshold",
+    }
+
+
+def _row(dataset: str, pairwise_f1: float, cluster_f1: float) -> AccuracyRow:
+    return AccuracyRow(
+        dataset=dataset,
+        records=100,
+        clustering="best_links",
+        pairwise_precision=1.0,
+        pairwise_recall=pairwise_f1,
+        pairwise_f1=pairwise_f1,
+        cluster_precision=1.0,
+        cluster_recall=cluster_f1,
+        cluster_f1=cluster_f1,
+        seconds=1.0,
+        peak_rss_mb=100.0,
+        input_rows=100,
+        quarantined_rows=0,
+        prepare_seconds=0.1,
+    )
+
+
+ABLATION_OUTCOMES = {
+    ("default", "febrl3_noid"): _row("febrl3_noid", 0.98, 0.90),
+    ("default", "fake1000"): _row("fake1000", 0.90, 0.60),
+    ("blocking_fixed", "febrl3_noid"): _row("febrl3_noid", 0.96, 0.86),
+    ("blocking_fixed", "fake1000"): _row("fake1000", 0.80, 0.50),
+    ("floor_off", "febrl3_noid"): _row("febrl3_noid", 0.97, 0.88),
+    ("floor_off", "fake1000"): Failure("fake1000", "boom"),
+}
+ABLATION_DATA = ["febrl3_noid", "fake1000"]
+
+
+def test_ablation_summary_means_across_data_sets_and_deltas_from_default() -> None:
+    default, fixed, floor_off = summarise(
+        ABLATION_OUTCOMES, ["default", "blocking_fixed", "floor_off"], ABLATION_DATA
+    )
+    assert default.mean_pairwise_f1 == pytest.approx(0.94)
+    assert default.mean_cluster_f1 == pytest.approx(0.75)
+    assert (default.delta_pairwise_f1, default.delta_cluster_f1) == (0.0, 0.0)
+    assert fixed.mean_pairwise_f1 == pytest.approx(0.88)
+    assert fixed.delta_pairwise_f1 == pytest.approx(-0.06)
+    assert fixed.delta_cluster_f1 == pytest.approx(-0.07)
+    # A failed run leaves no mean: a mean over fewer data sets would not compare.
+    assert floor_off.pairwise_f1 == {"febrl3_noid": 0.97, "fake1000": None}
+    assert floor_off.mean_pairwise_f1 is None and floor_off.delta_cluster_f1 is None
+
+
+def test_ablation_without_the_default_variant_has_no_deltas() -> None:
+    (fixed,) = summarise(ABLATION_OUTCOMES, ["blocking_fixed"], ABLATION_DATA)
+    assert fixed.mean_cluster_f1 == pytest.approx(0.68)
+    assert fixed.delta_pairwise_f1 is None and fixed.delta_cluster_f1 is None
+
+
+def test_ablation_table_has_a_row_per_variant_under_data_set_headers() -> None:
+    variants = ["default", "blocking_fixed", "floor_off"]
+    summaries = summarise(ABLATION_OUTCOMES, variants, ABLATION_DATA)
+    lines = format_ablation(summaries, ABLATION_DATA, ABLATION_OUTCOMES).splitlines()
+    assert len(lines) == 3 + len(variants)
+    assert re.split(r"\s{2,}", lines[0].strip()) == [*ABLATION_DATA, "mean", "delta vs default"]
+    assert lines[1].split()[0] == "variant" and lines[1].count("pair F1") == 4
+    assert set(lines[2]) == {"-", " "}
+    cells = {line.split()[0]: line.split()[1:] for line in lines[3:]}
+    assert cells["default"] == ["0.980", "0.900", "0.900", "0.600", "0.940", "0.750"] + [
+        "+0.000",
+        "+0.000",
+    ]
+    assert cells["blocking_fixed"][4:] == ["0.880", "0.680", "-0.060", "-0.070"]
+    assert cells["floor_off"] == ["0.970", "0.880", "FAIL", "FAIL", "-", "-", "-", "-"]
+    # Every line ends where its columns do: numbers are right-aligned under their header.
+    assert len({len(line) for line in lines[1:]}) == 1
+
+
+# --------------------------------------------------------------------------- #
+# The real pipeline against its floors
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.slow
+def test_default_pipeline_keeps_its_accuracy_on_febrl3_without_id_and_fake1000(
+    tmp_path: Path,
+) -> None:
+    floors = {
+        "febrl3_noid": (FEBRL3_NOID_MIN_PAIRWISE_F1, FEBRL3_NOID_MIN_CLUSTER_F1),
+        "fake1000": (FAKE1000_MIN_PAIRWISE_F1, FAKE1000_MIN_CLUSTER_F1),
+    }
+    measured = {}
+    for name in floors:
+        row = run_dataset(name, tmp_path / name, demo_persons=0, seed=REPORT_SEED)
+        measured[name] = (round(row.pairwise_f1, 3), round(row.cluster_f1, 3))
+    assert all(
+        pair >= floors[name][0] and cluster >= floors[name][1]
+        for name, (pair, cluster) in measured.items()
+    ), f"pairwise and cluster F1 {measured} fell below the floors {floors}"

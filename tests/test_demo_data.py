@@ -1,8 +1,11 @@
-"""Tests for the deterministic demo data generator."""
+"""Tests for the deterministic demo data generator (its profiles: test_demo_profiles.py).
+
+The fixtures generate the default profile, ``realistic``; what only holds without a
+profile's errors (every phone valid) is tested on ``clean``.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -19,6 +22,7 @@ from linkage.demo.persons import build_persons
 from linkage.demo.phones import format_phone
 from linkage.demo.project_file import project_config
 from linkage.ingest.identifiers import normalise_identifier
+from tests.demo_files import DOB_COLUMNS, FILES, read_source
 
 PERSONS = 300
 SEED = 7
@@ -68,36 +72,14 @@ EXPECTED_COLUMNS = {
         "country",
     ],
 }
-FILES = {
-    "crm_contacts": "landing/crm_contacts.csv",
-    "webshop_accounts": "landing/webshop_accounts.csv",
-    "support_tickets": "landing/support_tickets.jsonl",
-    "pos_loyalty": "landing/pos_loyalty.parquet",
-}
 IDENTITY_COLUMNS = {
     "crm_contacts": ["given_name", "family_name", "email_address", "mobile"],
     "webshop_accounts": ["full_name", "email", "phone"],
     "support_tickets": ["name", "contact_email", "contact_phone"],
     "pos_loyalty": ["first", "surname", "phone_no"],
 }
-DOB_COLUMNS = {
-    "crm_contacts": ("birth_date", "%Y-%m-%d"),
-    "webshop_accounts": ("dob", "%d/%m/%Y"),
-    "pos_loyalty": ("born", "%d.%m.%Y"),
-}
 COUNTRY_CODES = {"SE", "NO", "DE", "PL", "GB"}
 TRANSLITERATION = str.maketrans({"ö": "oe", "ä": "ae", "ü": "ue", "å": "aa", "ø": "oe", "ß": "ss"})
-
-
-def read_source(out: Path, source: str) -> pd.DataFrame:
-    """Read a source as written, every value a string and nulls as ""."""
-    path = out / FILES[source]
-    if path.suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    if path.suffix == ".jsonl":
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        return pd.DataFrame(rows).fillna("")
-    return pd.read_parquet(path).fillna("")
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +92,13 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def sources(out: Path) -> dict[str, pd.DataFrame]:
     return {source: read_source(out, source) for source in FILES}
+
+
+@pytest.fixture(scope="module")
+def clean_sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
+    directory = tmp_path_factory.mktemp("demo_clean")
+    generate(directory, PERSONS, SEED, profile="clean")
+    return {source: read_source(directory, source) for source in FILES}
 
 
 @pytest.fixture(scope="module")
@@ -250,13 +239,13 @@ def test_about_3_3_records_per_person(sources: dict[str, pd.DataFrame]) -> None:
     assert 3.0 <= per_person <= 3.6
 
 
-def test_e164_phones_are_valid_numbers(sources: dict[str, pd.DataFrame]) -> None:
+def test_clean_e164_phones_are_valid_numbers(clean_sources: dict[str, pd.DataFrame]) -> None:
     phones = pd.concat(
         [
-            sources["crm_contacts"]["mobile"],
-            sources["webshop_accounts"]["phone"],
-            sources["support_tickets"]["contact_phone"],
-            sources["pos_loyalty"]["phone_no"],
+            clean_sources["crm_contacts"]["mobile"],
+            clean_sources["webshop_accounts"]["phone"],
+            clean_sources["support_tickets"]["contact_phone"],
+            clean_sources["pos_loyalty"]["phone_no"],
         ]
     )
     e164 = phones[phones.str.fullmatch(r"\+\d{8,15}")]
@@ -269,10 +258,10 @@ def test_e164_phones_are_valid_numbers(sources: dict[str, pd.DataFrame]) -> None
     ("source", "phone", "country"),
     [("crm_contacts", "mobile", "country_code"), ("pos_loyalty", "phone_no", "country")],
 )
-def test_phones_in_any_format_parse_with_the_record_country(
-    sources: dict[str, pd.DataFrame], source: str, phone: str, country: str
+def test_clean_phones_in_any_format_parse_with_the_record_country(
+    clean_sources: dict[str, pd.DataFrame], source: str, phone: str, country: str
 ) -> None:
-    records = sources[source]
+    records = clean_sources[source]
     region = records[country].str.upper()
     usable = records[(records[phone] != "") & region.isin(COUNTRY_CODES)]
     assert usable[phone].str.contains(r"^0|^\(", regex=True).any()  # national formats occur
@@ -283,7 +272,8 @@ def test_phones_in_any_format_parse_with_the_record_country(
     assert sum(valid) / len(valid) >= 0.98
 
 
-def test_mobiles_are_valid_mobile_numbers(people: pd.DataFrame) -> None:
+def test_clean_mobiles_are_valid_mobile_numbers() -> None:
+    people = build_persons(PERSONS, SEED, profile="clean")
     mobile_types = {
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
@@ -529,6 +519,7 @@ def test_main_writes_files_and_prints_one_line_each(
     main([str(tmp_path), "--persons", "50", "--seed", "1"])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 7  # four sources, truth, config, total
+    assert "profile realistic" in lines[-1]
     assert (tmp_path / "meld.yaml").is_file()
 
 

@@ -52,11 +52,15 @@ def _project(tmp_path: Path, model: dict | None = None, **source_extra) -> Path:
     return path
 
 
+PLAIN = ModelSpec(robust_comparisons=False)
+"""The default model with the plain comparisons it had before the tolerant ones."""
+
+
 @pytest.mark.parametrize("case", sorted(SNAPSHOT))
-def test_default_model_is_the_model_before_it_became_configurable(case: str) -> None:
+def test_plain_model_is_the_model_before_it_became_configurable(case: str) -> None:
     expected = SNAPSHOT[case]
-    built = model_settings(expected["columns"], ModelSpec())
-    assert _settings_dict(ModelSpec(), expected["columns"]) == expected["settings"]
+    built = model_settings(expected["columns"], PLAIN)
+    assert _settings_dict(PLAIN, expected["columns"]) == expected["settings"]
     assert describe(built.prediction_rules) == expected["prediction_rules"]
     assert describe(built.deterministic_rules) == expected["deterministic_rules"]
     assert describe(built.training_rules) == expected["training_rules"]
@@ -67,7 +71,8 @@ def test_a_model_section_with_only_todays_keys_gives_the_default_model(tmp_path:
     today = {"match_threshold": 0.9, "deterministic_recall": 0.8, "u_max_pairs": 1e5, "seed": 7}
     spec = load_project(_project(tmp_path, today)).model_spec()
     assert spec == ModelSpec()
-    assert _settings_dict(spec, ALL_COLUMNS) == SNAPSHOT["all"]["settings"]
+    plain = load_project(_project(tmp_path, {**today, "robust_comparisons": False}))
+    assert _settings_dict(plain.model_spec(), ALL_COLUMNS) == SNAPSHOT["all"]["settings"]
 
 
 def test_config_comparisons_replace_or_drop_the_default_of_their_column(tmp_path: Path) -> None:

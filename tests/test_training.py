@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
 
 from linkage.config import ProjectConfig
 from linkage.model.settings import ModelSpec
 from linkage.model.training_options import TrainingOptions
-from orchestration.build import build_assets, build_resources
+from tests.projects import ingested_demo_project
 from training.tracking import fixed_level_params, training_params
 from training.train import train_linkage_model
 
@@ -24,21 +23,12 @@ def staged_warehouse(
     small_demo: Path, mlflow_uri: str, tmp_path_factory: pytest.TempPathFactory
 ) -> ProjectConfig:
     """A warehouse with customer_records of the small demo, nothing trained yet."""
-    from tests.projects import demo_project_file
-
-    project = demo_project_file(
+    return ingested_demo_project(
         tmp_path_factory.mktemp("training"),
         small_demo,
         mlflow_uri=mlflow_uri,
         experiment="test-training",
     )
-    result = dg.materialize(
-        build_assets(project),
-        resources=build_resources(project),
-        selection=dg.AssetSelection.groups("ingestion"),
-    )
-    assert result.success
-    return project
 
 
 def _parameters(model: dict) -> dict:

@@ -25,7 +25,7 @@ import duckdb
 from splink import DuckDBAPI, Linker
 
 from linkage.tables import CLERICAL_LABELS
-from linkage.warehouse import drop_splink_tables, quote, table_exists
+from linkage.warehouse import column_schema, drop_splink_tables, quote, table_exists
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +95,14 @@ def write_labelling_tool(
     )
     if not chosen:
         return 0
+    # Splink's tool blanks missing values with "", which a nullable boolean column
+    # (phone_valid_l) refuses: such columns go as text.
+    booleans = [name for name, kind in column_schema(con, pairs_table) if kind == "BOOLEAN"]
+    casts = ", ".join(f"CAST(p.{quote(c)} AS VARCHAR) AS {quote(c)}" for c in booleans)
+    as_text = f" REPLACE ({casts})" if booleans else ""
     con.execute(
-        f"CREATE OR REPLACE TABLE {_SAMPLE_TABLE} AS SELECT p.* FROM {quote(pairs_table)} AS p "
+        f"CREATE OR REPLACE TABLE {_SAMPLE_TABLE} AS SELECT p.*{as_text} "
+        f"FROM {quote(pairs_table)} AS p "
         "JOIN (SELECT unnest(?) AS l, unnest(?) AS r) AS s "
         "ON p.unique_id_l = s.l AND p.unique_id_r = s.r ORDER BY p.match_weight DESC",
         [[pair[0] for pair in chosen], [pair[1] for pair in chosen]],

@@ -64,6 +64,7 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from linkage.model.rule_selection import choice_summary
 from linkage.model.training_options import TrainingOptions
 from linkage.tables import LINKAGE_MODEL
 from training.mlflow_store import MlflowTarget, ensure_experiment
@@ -103,6 +104,9 @@ def training_params(
         "match_threshold": threshold,
         "prediction_floor": floor,
         "m_from_clerical_labels": options.labels_table is not None,
+        "probability_floor": options.model.probability_floor,
+        "robust_comparisons": options.model.robust_comparisons,
+        "blocking": options.model.blocking,
     }
     for index, rule in enumerate(result.prediction_rules, start=1):
         params[f"blocking_rule_{index}"] = rule
@@ -138,6 +142,15 @@ def training_metrics(result: TrainingResult) -> dict[str, float]:
         "training_seconds": result.seconds,
         "em_iterations_total": float(sum(s.iterations for s in result.em_sessions)),
     }
+    if result.rule_choice is not None:
+        metrics["blocking_estimated_reach"] = result.rule_choice.reach_of_chosen
+        metrics["blocking_candidates"] = float(len(result.rule_choice.candidates))
+        metrics["blocking_rules_chosen"] = float(len(result.rule_choice.chosen))
+        metrics["blocking_choice_seconds"] = result.rule_choice.seconds
+    if result.floor_report is not None:
+        metrics["levels_raised_to_floor"] = float(len(result.floor_report.raised))
+        metrics["levels_unobserved"] = float(len(result.floor_report.unobserved))
+        metrics["levels_extreme_weight"] = float(len(result.floor_report.extreme))
     for index, session in enumerate(result.em_sessions, start=1):
         metrics[f"em_iterations_session_{index}"] = float(session.iterations)
         metrics[f"em_converged_session_{index}"] = float(session.converged)
@@ -188,6 +201,18 @@ def log_training_run(
         mlflow.log_params(training_params(result, options, threshold=threshold, floor=floor))
         mlflow.log_metrics(training_metrics(result))
         log_em_convergence(result)
+        if result.rule_choice is not None:
+            mlflow.log_dict(choice_summary(result.rule_choice), "training/blocking_choice.json")
+        if result.floor_report is not None:
+            report = result.floor_report.as_dict()
+            mlflow.log_dict(report, "training/probability_floor.json")
+            if report["unobserved"] or report["extreme_weights"]:
+                mlflow.set_tag(
+                    "training.warning",
+                    f"{len(report['unobserved'])} level(s) never observed, "
+                    f"{len(report['extreme_weights'])} beyond +/-15 bits: "
+                    "see training/probability_floor.json",
+                )
         mlflow.log_artifact(str(model_path), artifact_path=MODEL_ARTIFACT_DIR)
         for chart in result.charts.values():
             mlflow.log_artifact(str(chart), artifact_path="charts")

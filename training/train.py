@@ -26,10 +26,22 @@ from splink import DuckDBAPI, Linker
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
 from linkage.canonical import IDENTIFIER_FIELDS, MATCHING_COLUMNS
-from linkage.model.blocking import describe, to_splink
+from linkage.model.blocking import (
+    PREDICTION_RULES,
+    candidate_rules,
+    describe,
+    to_splink,
+    usable_rules,
+)
+from linkage.model.rule_selection import RuleChoice, choose_prediction_rules
 from linkage.model.settings import FixedLevel, model_settings
 from linkage.model.training_options import TrainingOptions
 from linkage.warehouse import drop_splink_tables, quote
+from training.probability_floor import (
+    FloorReport,
+    apply_probability_floor,
+    em_probability_floor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +114,10 @@ class TrainingResult:
     term_frequencies: dict[str, Path] = field(default_factory=dict)
     fixed_levels: list[FixedLevel] = field(default_factory=list)
     """Levels whose m and/or u came from the config; the model holds exactly these."""
+    floor_report: FloorReport | None = None
+    """Levels raised to the probability floor, never observed, or still extreme."""
+    rule_choice: RuleChoice | None = None
+    """How automatic blocking chose the prediction rules; None when they were fixed."""
 
     @property
     def probability_two_random_records_match(self) -> float:
@@ -174,7 +190,18 @@ def train_linkage_model(
     records_sdf = db_api.register(table)
     linker = Linker(records_sdf, settings, log_level=logging.WARNING)
     try:
-        sessions = _estimate_parameters(linker, options, deterministic, training)
+        with em_probability_floor(options.model.probability_floor):
+            sessions = _estimate_parameters(linker, options, deterministic, training)
+        floor_report = apply_probability_floor(
+            linker, options.model.probability_floor, u_floor=1.0 / options.u_max_pairs
+        )
+        rule_choice = None
+        if options.model.blocking == "auto" and not options.model.rules_pinned:
+            rule_choice = _choose_rules(con, db_api, linker, table, columns, options, records)
+            prediction = rule_choice.chosen
+            linker._settings_obj._blocking_rules_to_generate_predictions = [
+                creator.get_blocking_rule("duckdb") for creator in to_splink(prediction)
+            ]
         comparisons_to_score = _comparisons_to_score(records_sdf, prediction)
         model = linker.misc.save_model_to_json()
         _check_fixed_levels(model, built.fixed_levels)
@@ -206,6 +233,8 @@ def train_linkage_model(
         charts=charts,
         term_frequencies=term_frequencies,
         fixed_levels=built.fixed_levels,
+        floor_report=floor_report,
+        rule_choice=rule_choice,
     )
 
 
@@ -238,6 +267,32 @@ def _estimate_parameters(
     if options.labels_table:
         linker.training.estimate_m_from_pairwise_labels(options.labels_table)
     return sessions
+
+
+def _choose_rules(
+    con: duckdb.DuckDBPyConnection,
+    db_api: DuckDBAPI,
+    linker: Linker,
+    table: str,
+    columns: Sequence[str],
+    options: TrainingOptions,
+    records: int,
+) -> RuleChoice:
+    """Prediction rules chosen from the data by the trained model (``blocking: auto``)."""
+    budget = int(min(options.max_comparisons, options.comparisons_per_record * records))
+    candidates = usable_rules(candidate_rules(options.model.custom_fields), columns)
+    fallback = usable_rules(PREDICTION_RULES, columns)
+    return choose_prediction_rules(
+        con,
+        db_api,
+        linker,
+        table,
+        candidates,
+        budget=budget,
+        threshold=options.match_threshold,
+        seed=options.seed,
+        fallback=fallback,
+    )
 
 
 def _comparisons_to_score(records_sdf: Any, prediction: Sequence[tuple[str, ...]]) -> int:

@@ -206,6 +206,7 @@ def rescore_and_cluster(
         model=stored.model,
         floor=float(thresholds.get("prediction_floor", stored.prediction_floor)),
         out_table=PAIRWISE_MATCHES,
+        vetoes=thresholds.get("link_vetoes"),
     )
     cluster_with_overrides(
         scratch,

@@ -39,6 +39,7 @@ from linkage.audit.run_facts import (
     table_sha256,
 )
 from linkage.model.store import scoring_model
+from linkage.model.vetoes import vetoes_in_force
 from linkage.tables import CUSTOMER_RECORDS
 from linkage.warehouse import table_columns, table_exists
 
@@ -129,6 +130,7 @@ def success_entry(
         thresholds={
             "match_threshold": stored.match_threshold,
             "prediction_floor": stored.prediction_floor,
+            "link_vetoes": vetoes_in_force(con),
         },
         counts=pipeline_counts(
             con,

@@ -167,6 +167,7 @@ class ProjectConfig(StrictModel):
             required_fields=source.required_fields,
             max_field_length=self.quality.max_field_length,
             custom_fields=source.custom_fields,
+            match_invalid_values=self.quality.match_invalid_values,
         )
 
     def quality_spec(self, name: str) -> SourceQuality:
@@ -194,6 +195,9 @@ class ProjectConfig(StrictModel):
             u_max_pairs=u_max_pairs or model.u_max_pairs,
             seed=model.seed if seed is None else seed,
             em_max_iterations=model.em_max_iterations,
+            match_threshold=model.match_threshold,
+            max_comparisons=model.max_comparisons,
+            comparisons_per_record=model.comparisons_per_record,
             model=self.model_spec(),
             labels_table=(
                 CLERICAL_LABEL_MATCHES if labels is not None and labels.estimate_m else None

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from linkage.config.base import StrictModel
+from linkage.model.vetoes import DEFAULT_LINK_VETOES, LINK_VETOES
 
 
 class MlflowConfig(StrictModel):
@@ -67,6 +68,21 @@ class ClusteringConfig(StrictModel):
     warn_cluster_size: int = Field(
         default=50, ge=2, description="Warn about customers with more records than this."
     )
+    link_vetoes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_LINK_VETOES),
+        description="Evidence no score outweighs: pairs a veto forbids are never linked. "
+        f"Known vetoes: {sorted(LINK_VETOES)}; [] applies none.",
+    )
+
+    @field_validator("link_vetoes")
+    @classmethod
+    def _known_vetoes(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(LINK_VETOES))
+        if unknown:
+            raise ValueError(
+                f"unknown link veto(es) {unknown}; expected some of {sorted(LINK_VETOES)}"
+            )
+        return value
 
 
 class PromotionConfig(StrictModel):

@@ -113,6 +113,11 @@ class QualityConfig(StrictModel):
         default=1000, ge=10, description="Longer values are nulled as 'too_long'."
     )
     top_values: int = Field(default=10, ge=1, le=100, description="Top values in the report.")
+    match_invalid_values: bool = Field(
+        default=True,
+        description="Phones, e-mails and postcodes that fail validation stay comparable "
+        "for matching (flagged in data_quality_issues); false nulls them.",
+    )
 
     @field_validator("fields")
     @classmethod

@@ -1,4 +1,4 @@
-"""``python -m linkage.demo OUT --persons N --seed S`` writes the demo data to ``OUT``."""
+"""``python -m linkage.demo OUT --persons N --seed S --profile P`` writes demo data to ``OUT``."""
 
 from __future__ import annotations
 

@@ -1,10 +1,14 @@
 """Tunable knobs of the demo generator: country mix, popularity curves and error rates.
 
 Rates are probabilities. Per-record error rates are multiplied by the source's
-``noise`` factor (see :mod:`linkage.demo.source_plans`).
+``noise`` factor (see :mod:`linkage.demo.source_plans`). The rates below make the
+base records; :data:`PROFILES` (``clean``, ``realistic``, ``hostile``) adds errors to
+them and can raise them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -63,3 +67,124 @@ P_CUSTOMER_NUMBER_RESTYLED = 0.2  # quoted as "c0001234", "C-0001234" or "C 0001
 P_WEBSHOP_DEVICE = 0.7  # web-shop accounts with the id of the device they were opened on
 P_USUAL_DEVICE = 0.75  # of those: the person's usual device (else another one)
 P_SHARED_DEVICE = 0.4  # households whose partners use one device
+
+# Phones that ``phonenumbers.is_valid_number`` rejects, by how they came about (relative
+# weights; used by every profile that has invalid phones, see ``Profile.p_invalid_phone``).
+INVALID_PHONE_KINDS: dict[str, float] = {
+    "unallocated": 0.42,  # a range never or no longer allocated: old plans, retired prefixes
+    "extra_digit": 0.25,  # one digit too many
+    "missing_digit": 0.25,  # one digit too few
+    "made_up": 0.08,  # a test number typed into a form (0000000000), shared by many persons
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How hard a generated data set is: the errors laid over the base records.
+
+    The base records (names with typos and nicknames, swapped day and month, old
+    addresses, phones in many styles, missing values; the rates above) are the same in
+    every profile; ``noise_scale`` and ``missing_scale`` raise them. The other rates add
+    errors the base records lack. They are drawn from their own random streams, so a
+    profile never shifts the base records: ``clean`` writes exactly what the generator
+    wrote before profiles existed, and ``realistic`` is ``clean`` with errors added,
+    never removed.
+
+    Per-record rates are multiplied by the source's ``noise`` factor, like the rates
+    above.
+
+    Attributes:
+        name: The profile's name, as given to ``--profile``.
+        noise_scale: Multiplier on every source's ``noise`` factor (the base error rates).
+        missing_scale: Multiplier on every source's null rates.
+        p_invalid_phone: Share of persons whose number is one ``phonenumbers`` calls
+            invalid (kinds in ``INVALID_PHONE_KINDS``); the number is theirs in every
+            record, like any number.
+        national_phone_share: Share of phones written in a national style (``070-123 45
+            67``) in sources without a country column, where they are read in the
+            source's default country whatever the person's country; ``None`` keeps
+            the source's own phone styles.
+        p_keyboard_typo: Per name: one letter replaced by a neighbouring key.
+        p_ocr_confusion: Per name: one OCR confusion (rn/m, l/1, O/0, cl/d, I/l).
+        p_doubled_letter: Per name: one letter written twice (``Annna``).
+        p_swapped_case: Per record: caps lock on, first and last name swap case
+            (``jOHN sMITH``).
+        p_initial: Per record: the first name cut to its initial (``J.`` or ``J``).
+        p_dob_digit: Per date of birth: two digits of the day, month or year transposed
+            (``1985-03-12`` -> ``1985-03-21``, ``1958-03-12``) or one digit wrong; the
+            result is still a date and not in the future, as systems check dates on
+            entry.
+        p_email_typo: Per e-mail: one letter replaced by a neighbouring key.
+        p_sparse: Per record: only the name and one contact field (e-mail or phone)
+            survive, the way rows of a marketing list look.
+    """
+
+    name: str
+    noise_scale: float = 1.0
+    missing_scale: float = 1.0
+    p_invalid_phone: float = 0.0
+    national_phone_share: float | None = None
+    p_keyboard_typo: float = 0.0
+    p_ocr_confusion: float = 0.0
+    p_doubled_letter: float = 0.0
+    p_swapped_case: float = 0.0
+    p_initial: float = 0.0
+    p_dob_digit: float = 0.0
+    p_email_typo: float = 0.0
+    p_sparse: float = 0.0
+
+
+PROFILES: dict[str, Profile] = {
+    # The base records only: byte for byte what the generator wrote before profiles.
+    "clean": Profile(name="clean"),
+    # The default, and what ``make demo`` generates: the errors real customer data has.
+    "realistic": Profile(
+        name="realistic",
+        p_invalid_phone=0.33,
+        national_phone_share=0.40,
+        p_keyboard_typo=0.02,
+        p_ocr_confusion=0.008,
+        p_doubled_letter=0.008,
+        p_swapped_case=0.006,
+        p_initial=0.04,
+        p_dob_digit=0.03,
+        p_email_typo=0.01,
+        p_sparse=0.06,
+    ),
+    # Clearly worse than real data in every respect, to find where Meld breaks.
+    "hostile": Profile(
+        name="hostile",
+        noise_scale=1.6,
+        missing_scale=1.5,
+        p_invalid_phone=0.50,
+        national_phone_share=0.65,
+        p_keyboard_typo=0.06,
+        p_ocr_confusion=0.025,
+        p_doubled_letter=0.025,
+        p_swapped_case=0.02,
+        p_initial=0.12,
+        p_dob_digit=0.08,
+        p_email_typo=0.03,
+        p_sparse=0.15,
+    ),
+}
+"""The profiles of ``--profile``, from easiest to hardest."""
+DEFAULT_PROFILE = "realistic"
+
+
+def profile_named(name: str) -> Profile:
+    """The profile called ``name``.
+
+    Raises:
+        ValueError: If there is no such profile.
+
+    Examples:
+        >>> profile_named("clean").p_invalid_phone
+        0.0
+    """
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown demo profile {name!r}; expected one of {', '.join(PROFILES)}"
+        ) from None

@@ -13,8 +13,10 @@ import pandas as pd
 from linkage.demo.addresses import person_addresses
 from linkage.demo.country_tables import COUNTRIES
 from linkage.demo.emails import person_emails, unique_emails
+from linkage.demo.invalid_phones import with_invalid_numbers
 from linkage.demo.knobs import (
     COUNTRY_WEIGHTS,
+    DEFAULT_PROFILE,
     MAX_AGE,
     MIN_AGE,
     P_EMAIL_CHANGED,
@@ -25,6 +27,7 @@ from linkage.demo.knobs import (
     REFERENCE_DATE,
     ZIPF_FIRST_NAMES,
     ZIPF_LAST_NAMES,
+    profile_named,
 )
 from linkage.demo.phones import unique_mobiles
 from linkage.demo.pools import NamePools, build_pools
@@ -169,7 +172,7 @@ def _email_pairs(
     return email, alt_email
 
 
-def build_persons(persons: int, seed: int) -> pd.DataFrame:
+def build_persons(persons: int, seed: int, profile: str = DEFAULT_PROFILE) -> pd.DataFrame:
     """The true persons behind the generated records.
 
     ``generate`` calls this with the same arguments, so tests can compare the
@@ -178,17 +181,21 @@ def build_persons(persons: int, seed: int) -> pd.DataFrame:
     Args:
         persons: Number of persons, at least 1.
         seed: Seed; the same seed gives the same persons.
+        profile: Name of a profile in :data:`linkage.demo.knobs.PROFILES`; it decides
+            how many persons give a phone number that is not valid. Everything else
+            about the persons is the same in every profile.
 
     Returns:
         One row per person: ``person_id``, ``country``, ``gender``, ``first_name``,
         ``last_name``, ``date_of_birth`` (datetime64), ``email``, ``alt_email``
         (an older e-mail where ``email_changed``, else a second address used for
-        duplicate sign-ups), ``email_changed``, ``mobile`` (E.164), ``street``,
+        duplicate sign-ups), ``email_changed``, ``mobile`` (E.164 form; valid unless
+        the profile makes it invalid), ``street``,
         ``house_number``, ``postcode``, ``city``, ``moved``, the ``old_*`` address
         fields (null unless ``moved``) and ``household_id`` (null if living alone).
 
     Raises:
-        ValueError: If ``persons`` is below 1.
+        ValueError: If ``persons`` is below 1 or the profile is unknown.
 
     Examples:
         >>> people = build_persons(10, seed=1)
@@ -197,6 +204,7 @@ def build_persons(persons: int, seed: int) -> pd.DataFrame:
     """
     if persons < 1:
         raise ValueError(f"persons must be at least 1, got {persons}")
+    spec = profile_named(profile)
     rngs = stage_rngs(seed)
     pools = build_pools(rngs["pools"])
     rng = rngs["persons"]
@@ -206,6 +214,7 @@ def build_persons(persons: int, seed: int) -> pd.DataFrame:
     dob = _dates_of_birth(rng, persons, heads, partners)
     address, old, moved = _homes(rng, country, pools, heads, partners)
     mobile = unique_mobiles(rng, country)
+    mobile = with_invalid_numbers(rngs["person_errors"], country, mobile, spec.p_invalid_phone)
     email, alt_email = _email_pairs(rng, country, first, last, dob, heads, partners)
     household = np.full(persons, None, dtype=object)
     household[heads] = household[partners] = [f"H{i + 1:07d}" for i in range(len(heads))]

@@ -23,11 +23,13 @@ from linkage.demo.knobs import (
     P_OLD_EMAIL,
     P_POSTCODE_UNFORMATTED,
     P_STREET_ABBREVIATED,
+    Profile,
 )
 from linkage.demo.noise import nicknames, spelling_noise, surface_noise
 from linkage.demo.phones import format_phone
+from linkage.demo.record_errors import dob_errors, email_typos, name_errors
 from linkage.demo.sampling import apply, mask, object_array, pick, py_random
-from linkage.demo.source_plans import SourcePlan
+from linkage.demo.source_plans import NATIONAL_PHONE_STYLES, SourcePlan
 
 __all__ = [
     "Address",
@@ -44,13 +46,26 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Draws:
-    """What a source needs to build its records."""
+    """What a source needs to build its records.
+
+    Attributes:
+        people: The persons' columns (see :func:`linkage.demo.persons.build_persons`).
+        owners: The person index of each record.
+        occurrence: The record's rank among its person's records in the source.
+        rng: The source's random stream, for the base records.
+        plan: The source's plan, already adjusted to the profile.
+        profile: The profile whose errors are added to the base records.
+        errors: The source's stream for the profile's errors, so that they never
+            shift the base records.
+    """
 
     people: dict[str, np.ndarray]
     owners: np.ndarray
     occurrence: np.ndarray
     rng: np.random.Generator
     plan: SourcePlan
+    profile: Profile
+    errors: np.random.Generator
 
     @property
     def size(self) -> int:
@@ -63,22 +78,28 @@ class Draws:
 
 
 def record_names(d: Draws) -> tuple[np.ndarray, np.ndarray]:
-    """First and last names with nicknames, diacritics and typos (no case noise yet)."""
+    """First and last names with nicknames, diacritics, typos and the profile's name errors.
+
+    Case noise comes later, from the source; a profile's swapped case comes here.
+    """
     country = d.column("country")
     first = nicknames(d.column("first_name"), country, d.rng, P_NICKNAME)
     first = spelling_noise(first, d.rng, d.plan.noise)
     last = spelling_noise(d.column("last_name"), d.rng, d.plan.noise)
-    return first, last
+    return name_errors(first, last, d.errors, d.profile, d.plan.noise)
 
 
 def record_dobs(d: Draws, template: str) -> np.ndarray:
-    """Dates of birth formatted with ``template``; some have day and month swapped."""
+    """Dates of birth written with ``template``; some with day and month swapped or mistyped."""
     dob = d.column("date_of_birth").astype("datetime64[D]")
     years = dob.astype("datetime64[Y]").astype(np.int64) + 1970
     months = dob.astype("datetime64[M]").astype(np.int64) % 12 + 1
     days = (dob - dob.astype("datetime64[M]")).astype(np.int64) + 1
     swap = mask(d.rng, d.size, P_DOB_SWAPPED * d.plan.noise) & (days <= 12) & (days != months)
     months, days = np.where(swap, days, months), np.where(swap, months, days)
+    years, months, days = dob_errors(
+        years, months, days, d.errors, d.profile.p_dob_digit * d.plan.noise
+    )
     return object_array(
         template.format(y=y, m=m, d=dd)
         for y, m, dd in zip(years.tolist(), months.tolist(), days.tolist(), strict=True)
@@ -86,7 +107,7 @@ def record_dobs(d: Draws, template: str) -> np.ndarray:
 
 
 def record_emails(d: Draws, extra_alt: np.ndarray | None = None) -> np.ndarray:
-    """Current or older e-mail per record, sometimes upper-cased or capitalised."""
+    """Current or older e-mail per record, sometimes upper-cased, capitalised or mistyped."""
     use_alt = d.column("email_changed") & mask(d.rng, d.size, P_OLD_EMAIL)
     if extra_alt is not None:
         use_alt |= extra_alt
@@ -97,7 +118,8 @@ def record_emails(d: Draws, extra_alt: np.ndarray | None = None) -> np.ndarray:
         draw < (P_EMAIL_UPPER + P_EMAIL_CAPITALISED) * d.plan.noise
     )
     emails = apply(emails, upper, str.upper)
-    return apply(emails, capital, _capitalise_local_part)
+    emails = apply(emails, capital, _capitalise_local_part)
+    return email_typos(emails, d.errors, d.profile.p_email_typo * d.plan.noise)
 
 
 def _capitalise_local_part(email: str) -> str:
@@ -106,14 +128,28 @@ def _capitalise_local_part(email: str) -> str:
     return ".".join(part.capitalize() for part in local.split(".")) + "@" + domain
 
 
+def _weighted_styles(rng: np.random.Generator, formats: dict[str, float], size: int) -> np.ndarray:
+    styles = np.array(list(formats), dtype=object)
+    weights = np.array(list(formats.values()), dtype=float)
+    return styles[rng.choice(len(styles), size, p=weights / weights.sum())]
+
+
 def record_phones(d: Draws) -> np.ndarray:
-    """Each record's mobile in one of the source's phone styles."""
-    styles = list(d.plan.phone_formats)
-    weights = np.array(list(d.plan.phone_formats.values()), dtype=float)
-    chosen = d.rng.choice(len(styles), d.size, p=weights / weights.sum()).tolist()
+    """Each record's mobile in one of the source's phone styles.
+
+    A share ``plan.to_national_phones`` of the international ones is then written in a
+    national style instead, drawn from the profile's own stream.
+    """
+    styles = _weighted_styles(d.rng, d.plan.phone_formats, d.size)
+    international = ~np.isin(styles, list(NATIONAL_PHONE_STYLES))
+    rewritten = international & mask(d.errors, d.size, d.plan.to_national_phones)
+    national = _weighted_styles(d.errors, NATIONAL_PHONE_STYLES, d.size)
+    styles = pick(styles, rewritten, national)
     return object_array(
-        format_phone(number, code, styles[s])
-        for number, code, s in zip(d.column("mobile"), d.column("country"), chosen, strict=True)
+        format_phone(number, code, style)
+        for number, code, style in zip(
+            d.column("mobile"), d.column("country"), styles.tolist(), strict=True
+        )
     )
 
 

@@ -27,8 +27,19 @@ __all__ = [
     "zipf_choice",
 ]
 
-STAGES = ("pools", "persons", "allocation", *SOURCE_PLANS, "identifiers")
-"""Stages in spawn order; new stages go last so that earlier ones keep their streams."""
+STAGES = (
+    "pools",
+    "persons",
+    "allocation",
+    *SOURCE_PLANS,
+    "identifiers",
+    "person_errors",
+    *(f"{name}_errors" for name in SOURCE_PLANS),
+)
+"""Stages in spawn order; new stages go last so that earlier ones keep their streams.
+
+The ``*_errors`` stages draw the errors a profile adds (see
+:data:`linkage.demo.knobs.PROFILES`), so that no profile shifts the base records."""
 
 
 def stage_rngs(seed: int) -> dict[str, np.random.Generator]:

@@ -12,14 +12,18 @@ Layout of the generated folder::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from linkage.demo.knobs import Profile
 
 __all__ = [
     "CONFIG_FILE",
+    "NATIONAL_PHONE_STYLES",
     "SOURCE_FILES",
     "SOURCE_PLANS",
     "TRUTH_FILE",
     "SourcePlan",
+    "profiled_plan",
 ]
 
 
@@ -37,6 +41,11 @@ class SourcePlan:
         phone_formats: Relative weights of the styles in
             :data:`linkage.demo.phones.PHONE_FORMATS`.
         identity_columns: Columns blanked in the unusable "no identity" rows.
+        contact_columns: The e-mail and phone columns among ``identity_columns``; the
+            others are the name.
+        to_national_phones: Share of internationally written phones rewritten in a
+            national style (see :data:`NATIONAL_PHONE_STYLES`); set by a profile for
+            sources without a country column.
     """
 
     name: str
@@ -47,6 +56,8 @@ class SourcePlan:
     missing: dict[str, float]
     phone_formats: dict[str, float]
     identity_columns: tuple[str, ...]
+    contact_columns: tuple[str, ...]
+    to_national_phones: float = 0.0
 
 
 SOURCE_PLANS: dict[str, SourcePlan] = {
@@ -69,6 +80,7 @@ SOURCE_PLANS: dict[str, SourcePlan] = {
         },
         phone_formats={"e164": 4, "national": 3, "intl_spaced": 1, "national_compact": 1},
         identity_columns=("given_name", "family_name", "email_address", "mobile"),
+        contact_columns=("email_address", "mobile"),
     ),
     "webshop_accounts": SourcePlan(
         name="webshop_accounts",
@@ -79,6 +91,7 @@ SOURCE_PLANS: dict[str, SourcePlan] = {
         missing={"full_name": 0.01, "email": 0.005, "phone": 0.25, "shipping_address": 0.08},
         phone_formats={"e164": 3, "intl_spaced": 3, "intl_00": 2, "dashed": 1, "national": 1},
         identity_columns=("full_name", "email", "phone"),
+        contact_columns=("email", "phone"),
     ),
     "support_tickets": SourcePlan(
         name="support_tickets",
@@ -97,6 +110,7 @@ SOURCE_PLANS: dict[str, SourcePlan] = {
             "dashed": 1,
         },
         identity_columns=("name", "contact_email", "contact_phone"),
+        contact_columns=("contact_email", "contact_phone"),
     ),
     "pos_loyalty": SourcePlan(
         name="pos_loyalty",
@@ -115,8 +129,43 @@ SOURCE_PLANS: dict[str, SourcePlan] = {
         },
         phone_formats={"national": 4, "national_compact": 2, "trunk_paren": 1, "e164": 1},
         identity_columns=("first", "surname", "phone_no"),
+        contact_columns=("phone_no",),
     ),
 }
+
+NATIONAL_PHONE_STYLES: dict[str, float] = {"national": 3, "national_compact": 2, "trunk_paren": 1}
+"""The national styles of :data:`linkage.demo.phones.PHONE_FORMATS`, with the weights
+of their use where a profile rewrites international numbers in a national style."""
+
+
+def profiled_plan(plan: SourcePlan, profile: Profile, has_country: bool) -> SourcePlan:
+    """The source's plan under a profile: noise and null rates scaled, phone styles mixed.
+
+    Args:
+        plan: The source's own plan.
+        profile: The profile to generate.
+        has_country: Whether the source has a column mapped to ``country``; in sources
+            without one, ``profile.national_phone_share`` of phones are written in a
+            national style.
+
+    Returns:
+        The plan to build the source with; equal to ``plan`` under ``clean``. Phone
+        styles are drawn as in ``plan``; ``to_national_phones`` then rewrites enough
+        of the international ones in a national style to reach the profile's share.
+    """
+    share = profile.national_phone_share
+    to_national = 0.0
+    if share is not None and not has_country:
+        national = sum(v for k, v in plan.phone_formats.items() if k in NATIONAL_PHONE_STYLES)
+        own_share = national / sum(plan.phone_formats.values())
+        to_national = max(0.0, (share - own_share) / (1 - own_share))
+    return replace(
+        plan,
+        noise=plan.noise * profile.noise_scale,
+        missing={k: min(1.0, v * profile.missing_scale) for k, v in plan.missing.items()},
+        to_national_phones=to_national,
+    )
+
 
 SOURCE_FILES: dict[str, str] = {
     "crm_contacts": "landing/crm_contacts.csv",

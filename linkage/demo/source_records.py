@@ -20,8 +20,10 @@ from linkage.demo.knobs import (
     P_DUPLICATE_ACCOUNT_NEW_EMAIL,
     P_FIRST_NAME_ONLY,
     P_UNUSABLE,
+    Profile,
 )
 from linkage.demo.noise import surface_noise
+from linkage.demo.record_errors import sparse_rows
 from linkage.demo.record_fields import (
     Draws,
     full_names,
@@ -173,12 +175,28 @@ def build_source(
     people: dict[str, np.ndarray],
     counts: np.ndarray,
     rng: np.random.Generator,
+    profile: Profile,
+    errors: np.random.Generator,
 ) -> Source:
-    """Records of one source and its ground truth rows."""
+    """Records of one source and its ground truth rows.
+
+    Args:
+        plan: The source's plan, adjusted to ``profile``
+            (see :func:`~linkage.demo.source_plans.profiled_plan`).
+        people: The persons' columns.
+        counts: Records per person in this source.
+        rng: The source's stream for the base records.
+        profile: The profile whose errors are added.
+        errors: The source's stream for the profile's errors.
+
+    Returns:
+        The records, their truth and the person index of each record.
+    """
     owners, occurrence = _owners(rng, counts)
-    draws = Draws(people, owners, occurrence, rng, plan)
+    draws = Draws(people, owners, occurrence, rng, plan, profile, errors)
     columns = _SOURCE_BUILDERS[plan.name](draws)
     _spoil_rows(columns, plan, rng)
+    sparse_rows(columns, plan, errors, profile.p_sparse * plan.noise)
     records = pd.DataFrame(columns)
     ids = records.iloc[:, 0]
     has_id = ids.notna() & (ids != "")

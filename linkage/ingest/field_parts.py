@@ -9,7 +9,7 @@ settings (a date format, an identifier kind) are mapped with a ``functools.parti
 
 Examples:
     >>> phone_parts("070-123 45 67", "SE")
-    ('+46701234567', None)
+    ('+46701234567', '701234567', True, None)
     >>> full_name_parts("Dr. Jörg Müller")
     ('Jörg', 'jorg', 'Müller', 'muller', None)
 """
@@ -18,8 +18,15 @@ from __future__ import annotations
 
 from datetime import date
 
+import jellyfish
+
 from linkage.ingest.identifiers import INVALID_HASH_TOKEN, normalise_identifier
-from linkage.ingest.standardise.contact import standardise_email, standardise_phone
+from linkage.ingest.standardise.cleaned import INVALID_POSTCODE
+from linkage.ingest.standardise.contact import (
+    email_match_form,
+    phone_match_forms,
+    standardise_email,
+)
 from linkage.ingest.standardise.dates import parse_date
 from linkage.ingest.standardise.names import split_full_name, standardise_name
 from linkage.ingest.standardise.places import (
@@ -28,7 +35,7 @@ from linkage.ingest.standardise.places import (
     standardise_postcode,
     standardise_street,
 )
-from linkage.ingest.standardise.text import clean_display, fold_for_matching
+from linkage.ingest.standardise.text import clean_display, collapse, fold_for_matching
 
 __all__ = [
     "address_parts",
@@ -42,6 +49,7 @@ __all__ = [
     "identifier_parts",
     "name_parts",
     "phone_parts",
+    "phonetic_parts",
     "postcode_parts",
     "street_parts",
 ]
@@ -93,6 +101,17 @@ def full_name_parts(raw: str) -> tuple[str | None, ...]:
     )
 
 
+def phonetic_parts(name: str) -> tuple[str | None]:
+    """The Metaphone code of a matching name (``jellyfish``): "catherine" and "kathryn"
+    are both ``K0RN``, "smith" and "smyth" ``SM0``.
+
+    Examples:
+        >>> phonetic_parts("kathryn")
+        ('K0RN',)
+    """
+    return (jellyfish.metaphone(name) or None,)
+
+
 def custom_parts(raw: str) -> tuple[str | None]:
     """The matching form of a custom field."""
     return (fold_for_matching(raw),)
@@ -110,25 +129,43 @@ def address_parts(raw: str, country: str | None) -> tuple[str | None, ...]:
     return street, postcode, city
 
 
-def email_parts(raw: str) -> tuple[str | None, str | None]:
-    """The normalised e-mail address and its problem."""
-    cleaned = standardise_email(raw)
+def email_parts(raw: str, match_invalid: bool = True) -> tuple[str | None, str | None]:
+    """The normalised e-mail address and its problem; with ``match_invalid`` an invalid
+    address of the shape ``user@domain`` keeps its lower-case form for matching."""
+    cleaned = email_match_form(raw) if match_invalid else standardise_email(raw)
     return cleaned.value, cleaned.problem
 
 
-def phone_parts(raw: str, region: str | None) -> tuple[str | None, str | None]:
-    """The E.164 phone number, read in ``region`` when national, and its problem."""
-    cleaned = standardise_phone(raw, region)
-    return cleaned.value, cleaned.problem
+def phone_parts(
+    raw: str, region: str | None, match_invalid: bool = True
+) -> tuple[str | None, str | None, bool | None, str | None]:
+    """The phone number's matching form, national significant number, validity and
+    problem, read in ``region`` when national.
+
+    The matching form is E.164 for a valid number; an invalid one keeps ``+<country
+    code><digits>`` (see :func:`~linkage.ingest.standardise.contact.phone_match_forms`)
+    unless ``match_invalid`` is false, which nulls it as older Meld versions did.
+    """
+    forms = phone_match_forms(raw, region)
+    if not forms.valid and not match_invalid:
+        return None, None, None, forms.problem
+    return forms.number, forms.national, forms.valid, forms.problem
 
 
 def postcode_parts(
-    raw: str, country: str | None, region: str | None
+    raw: str, country: str | None, region: str | None, match_invalid: bool = True
 ) -> tuple[str | None, str | None]:
-    """Validate against the record's own country; a source default is only a guess."""
+    """Validate against the record's own country; a source default is only a guess.
+
+    A postcode of the wrong shape for its country keeps its upper-case form for
+    matching when ``match_invalid`` (two records with the same odd postcode agree),
+    with the problem ``invalid_postcode``.
+    """
     cleaned = standardise_postcode(raw, country or region)
     if cleaned.value is None and country is None:
         cleaned = standardise_postcode(raw, None)
+    if cleaned.problem == INVALID_POSTCODE and match_invalid:
+        return collapse(raw, "NFKC").upper() or None, cleaned.problem
     return cleaned.value, cleaned.problem
 
 

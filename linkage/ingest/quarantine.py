@@ -118,7 +118,10 @@ def quarantine_rules(required_fields: Sequence[str]) -> list[tuple[str, str, str
     ]
     for name in required_fields:
         rules.append((f"{RAW_VALUE[name]} IS NULL", "'missing_required_field'", f"'{name}'"))
-        rules.append((f"{STAGED_VALUE[name]} IS NULL", "'invalid_required_field'", f"'{name}'"))
+        invalid = f"{STAGED_VALUE[name]} IS NULL"
+        if name in PROBLEM:  # an invalid value kept for matching still fails the rule
+            invalid += f" OR {PROBLEM[name]} IS NOT NULL"
+        rules.append((f"({invalid})", "'invalid_required_field'", f"'{name}'"))
     rules.append((no_identity, "'no_identifying_fields'", f"'{','.join(IDENTIFYING_FIELDS)}'"))
     return rules
 

@@ -49,6 +49,7 @@ from linkage.ingest.field_parts import (
     identifier_parts,
     name_parts,
     phone_parts,
+    phonetic_parts,
     postcode_parts,
     street_parts,
 )
@@ -104,6 +105,7 @@ def stage_source(
     required_fields: Sequence[str] = (),
     max_field_length: int = DEFAULT_MAX_FIELD_LENGTH,
     custom_fields: Mapping[str, str] | None = None,
+    match_invalid_values: bool = True,
 ) -> StageResult:
     """Standardise ``raw_<source_system>`` into ``staged_<source_system>``.
 
@@ -120,6 +122,9 @@ def stage_source(
             of ``staged_<source_system>`` named after the field: trimmed, folded for
             matching (lower-case ASCII, see
             :func:`~linkage.ingest.standardise.text.fold_for_matching`), NULL when empty.
+        match_invalid_values: Phones, e-mails and postcodes that fail validation keep
+            a comparable form (and their problem in the quality issues); false nulls
+            them for matching.
 
     Returns:
         Table names and counts of staged, quarantined and flagged rows.
@@ -135,7 +140,8 @@ def stage_source(
     _add_names_and_address(con, base, lookups)
     dob_format = fields["date_of_birth"].format if "date_of_birth" in fields else None
     dob_parts = partial(date_parts, fmt=dob_format, earliest=earliest, latest=latest)
-    _add_field_values(con, base, lookups, dob_parts)
+    _add_field_values(con, base, lookups, dob_parts, match_invalid_values)
+    _add_phonetic_codes(con, base, lookups)
     _add_custom_fields(con, base, lookups, custom)
 
     result = _write_outputs(
@@ -279,20 +285,29 @@ def _add_field_values(
     base: str,
     lookups: LookupTables,
     dob_parts: Callable[[str], tuple[Any, ...]],
+    match_invalid: bool = True,
 ) -> None:
     """Add the standardised value and problem of the date of birth, e-mail, phone,
     postcode, street, city and every identifier."""
     maps = {
         "dob": lookups.start("dob", ["raw_date_of_birth"], ["dob_date", "dob_problem"], dob_parts),
-        "email": lookups.start("email", ["raw_email"], ["email", "email_problem"], email_parts),
+        "email": lookups.start(
+            "email",
+            ["raw_email"],
+            ["email", "email_problem"],
+            partial(email_parts, match_invalid=match_invalid),
+        ),
         "phone": lookups.start(
-            "phone", ["raw_phone", "region"], ["phone", "phone_problem"], phone_parts
+            "phone",
+            ["raw_phone", "region"],
+            ["phone", "phone_national", "phone_valid", "phone_problem"],
+            partial(phone_parts, match_invalid=match_invalid),
         ),
         "postcode": lookups.start(
             "postcode",
             ["postcode_text", "country", "region"],
             ["postcode", "postcode_problem"],
-            postcode_parts,
+            partial(postcode_parts, match_invalid=match_invalid),
         ),
         "street": lookups.start(
             "street", ["street_text"], ["street_display", "street"], street_parts
@@ -321,7 +336,8 @@ def _join_field_values(
     """Join the lookup tables of :func:`_add_field_values` to the working table."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT b.*, "
-        "d.dob_date, d.dob_problem, e.email, e.email_problem, p.phone, p.phone_problem, "
+        "d.dob_date, d.dob_problem, e.email, e.email_problem, p.phone, p.phone_national, "
+        "p.phone_valid, p.phone_problem, "
         "pc.postcode, pc.postcode_problem, s.street_display, s.street, "
         "c.city_display, c.city, "
         + ", ".join(
@@ -344,6 +360,26 @@ def _join_field_values(
             f"ON b.{quote('raw_' + name)} = {quote('i_' + name)}.{quote('raw_' + name)}"
             for name, table in identifier_maps.items()
         )
+    )
+
+
+def _add_phonetic_codes(con: duckdb.DuckDBPyConnection, base: str, lookups: LookupTables) -> None:
+    """Add the Metaphone code of the matching first and last name, computed once per
+    distinct name."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT *, "
+        f"{STAGED_VALUE['first_name']} AS __first_name, "
+        f"{STAGED_VALUE['last_name']} AS __last_name FROM {quote(base)}"
+    )
+    first = lookups.start("phonetic_first", ["__first_name"], ["first_phonetic"], phonetic_parts)
+    last = lookups.start("phonetic_last", ["__last_name"], ["last_phonetic"], phonetic_parts)
+    lookups.finish()
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {quote(base)} AS SELECT b.* EXCLUDE (__first_name, "
+        "__last_name), f.first_phonetic, l.last_phonetic "
+        f"FROM {quote(base)} AS b "
+        f"LEFT JOIN {quote(first)} AS f ON b.__first_name = f.__first_name "
+        f"LEFT JOIN {quote(last)} AS l ON b.__last_name = l.__last_name"
     )
 
 
@@ -437,6 +473,10 @@ def _write_staged(
         "last_name_display": "coalesce(last_display, full_last_display)",
         "street_display": "street_display",
         "city_display": "city_display",
+        "phone_national": "phone_national",
+        "phone_valid": "phone_valid",
+        "first_name_phonetic": "first_phonetic",
+        "last_name_phonetic": "last_phonetic",
     }
     assert list(expressions) == list(STAGED_COLUMNS)
     expressions.update({name: quote(custom_columns(name)[1]) for name in custom_fields})

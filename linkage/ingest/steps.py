@@ -57,6 +57,8 @@ class StagingSpec:
     required_fields: Sequence[str] = ()
     max_field_length: int = 1000
     custom_fields: Mapping[str, str] = field(default_factory=dict)
+    match_invalid_values: bool = True
+    """Invalid phones, e-mails and postcodes keep a comparable form for matching."""
 
 
 def load_source(
@@ -102,6 +104,7 @@ def stage_and_record(
         required_fields=spec.required_fields,
         max_field_length=spec.max_field_length,
         custom_fields=spec.custom_fields,
+        match_invalid_values=spec.match_invalid_values,
     )
     record_staging_run(
         con,

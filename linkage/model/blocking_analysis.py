@@ -30,17 +30,24 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from linkage.ingest.quality.masking import mask_value
-from linkage.model.comparison_limit import RuleComparisons, count_comparisons, over_limit
-from linkage.tables import BLOCKING_ANALYSIS, BLOCKING_LARGEST_BLOCKS
+from linkage.model.blocking import BLOCKING_KEYS
+from linkage.model.comparison_limit import (
+    RuleComparisons,
+    count_comparisons,
+    over_limit,
+    to_blocking_rule,
+)
+from linkage.tables import BLOCKING_ANALYSIS, BLOCKING_LARGEST_BLOCKS, BLOCKING_RULE_CANDIDATES
 from linkage.warehouse import quote, row_count
 
 logger = logging.getLogger(__name__)
@@ -124,6 +131,9 @@ class BlockingAnalysis:
     largest_blocks: list[Block]
     max_comparisons: float
     true_pairs: int | None = None
+    candidates: list[dict] = field(default_factory=list)
+    """With automatic blocking, every candidate rule (``blocking_rule_candidates``):
+    its cost, estimated and measured reach, and why it was chosen or left out."""
 
     @property
     def total_comparisons(self) -> int:
@@ -260,9 +270,8 @@ def _rule_analyses(
 
 
 def _rule_condition(rule: tuple[str, ...]) -> str:
-    """SQL true when a pair ``l``/``r`` shares every column of the rule (NULL never does)."""
-    equal = " AND ".join(f"l.{quote(c)} = r.{quote(c)}" for c in rule)
-    return f"coalesce(({equal}), false)"
+    """SQL true when a pair ``l``/``r`` shares every key of the rule (NULL never does)."""
+    return f"coalesce(({to_blocking_rule(rule).blocking_rule_sql}), false)"
 
 
 def _true_pair_reach(
@@ -311,11 +320,12 @@ def _largest_blocks(
     limit: int,
 ) -> list[Block]:
     """The ``limit`` largest blocks of one rule (two records or more), key not stored."""
-    columns = ", ".join(quote(c) for c in rule)
-    present = " AND ".join(f"{quote(c)} IS NOT NULL" for c in rule)
+    keys = [BLOCKING_KEYS[c][0] if c in BLOCKING_KEYS else quote(c) for c in rule]
+    columns = ", ".join(keys)
+    present = " AND ".join(f"({key}) IS NOT NULL" for key in keys)
     rows = con.execute(
         f"SELECT {columns}, count(*) AS n FROM {quote(records_table)} WHERE {present} "
-        f"GROUP BY {columns} HAVING count(*) >= 2 ORDER BY n DESC, {columns} LIMIT ?",
+        f"GROUP BY ALL HAVING count(*) >= 2 ORDER BY n DESC, {columns} LIMIT ?",
         [limit],
     ).fetchall()
     name = " & ".join(rule)
@@ -437,3 +447,27 @@ def cumulative_comparisons_png(analysis: BlockingAnalysis) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     return buffer.getvalue()
+
+
+def measure_candidate_reach(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    candidates: Sequence[tuple[str, ...]],
+    *,
+    truth_table: str | None,
+    labels_table: str | None,
+    label_threshold: float = 0.5,
+) -> list[float | None]:
+    """Share of true pairs (truth or labels) each candidate rule reaches alone, written
+    to ``blocking_rule_candidates.true_pair_reach``; Nones without truth or labels."""
+    if not candidates or not (truth_table or labels_table):
+        return [None] * len(candidates)
+    true_pairs, alone, _ = _true_pair_reach(
+        con, records_table, candidates, truth_table, labels_table, label_threshold
+    )
+    shares = [count / true_pairs if true_pairs else None for count in alone]
+    con.executemany(
+        f"UPDATE {BLOCKING_RULE_CANDIDATES} SET true_pair_reach = ? WHERE rule_keys = ?",
+        [(share, json.dumps(list(rule))) for share, rule in zip(shares, candidates, strict=True)],
+    )
+    return shares

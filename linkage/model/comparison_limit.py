@@ -35,13 +35,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-from splink import DuckDBAPI, block_on
+from splink import DuckDBAPI
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.blocking import BlockingRule
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
 
 from linkage.errors import MeldError
+from linkage.model.blocking import to_splink
 from linkage.warehouse import drop_splink_tables, quote, row_count
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class RuleComparisons:
 
 def to_blocking_rule(rule: RuleLike) -> BlockingRule:
     """Splink's ``BlockingRule`` for a column tuple or any rule Splink accepts."""
-    creator = block_on(*rule) if isinstance(rule, tuple) else to_blocking_rule_creator(rule)
+    creator = to_splink([rule])[0] if isinstance(rule, tuple) else to_blocking_rule_creator(rule)
     return creator.get_blocking_rule("duckdb")
 
 

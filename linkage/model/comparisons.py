@@ -28,9 +28,11 @@ from splink import ColumnExpression
 from splink.internals.comparison_creator import ComparisonCreator
 
 from linkage.canonical import IDENTIFIER_FIELDS
-
-SWAPPED_DAY_MONTH_SQL = (
-    "strftime(\"date_of_birth_l\", '%Y-%d-%m') = strftime(\"date_of_birth_r\", '%Y-%m-%d')"
+from linkage.model.tolerant_comparisons import (
+    SWAPPED_DAY_MONTH_SQL,
+    phone_comparison,
+    tolerant_date_of_birth_comparison,
+    tolerant_name_comparison,
 )
 
 
@@ -65,33 +67,15 @@ def date_of_birth_comparison() -> ComparisonCreator:
 
 def name_comparison(column: str, other: str | None) -> ComparisonCreator:
     """Exact (term-frequency adjusted), Jaro-Winkler 0.92 and 0.88, the other name
-    column, Jaro-Winkler 0.7, else.
+    column, Jaro-Winkler 0.7, else: the plain name comparison
+    (``model.robust_comparisons: false``).
 
     The level for the other column catches names entered the wrong way round
     ("Walch, Melinda" filed as first name Walch): on a swap, the first-name and the
     last-name comparisons each see their name in the other column, which is two real
     agreements, just as an unswapped match is.
     """
-    levels: list = [
-        cll.NullLevel(column),
-        cll.ExactMatchLevel(column, term_frequency_adjustments=True),
-        cll.JaroWinklerLevel(column, 0.92),
-        cll.JaroWinklerLevel(column, 0.88),
-    ]
-    if other is not None:
-        levels.append(
-            cll.CustomLevel(
-                f'jaro_winkler_similarity("{column}_l", "{other}_r") >= 0.92',
-                label_for_charts=f"Matches the other record's {other}",
-                base_dialect_str="duckdb",
-            )
-        )
-    levels += [cll.JaroWinklerLevel(column, 0.7), cll.ElseLevel()]
-    return cl.CustomComparison(
-        output_column_name=column,
-        comparison_description=column.replace("_", " ").capitalize(),
-        comparison_levels=levels,
-    )
+    return tolerant_name_comparison(column, other, set(), initials=False)
 
 
 def email_comparison() -> ComparisonCreator:
@@ -363,6 +347,8 @@ def model_comparisons(
     available: Iterable[str],
     specs: Mapping[str, ComparisonSpec] | None = None,
     custom_fields: Sequence[str] = (),
+    *,
+    robust: bool = True,
 ) -> list[ComparisonCreator]:
     """The comparisons of a model: defaults, replaced or dropped as ``specs`` say.
 
@@ -377,6 +363,9 @@ def model_comparisons(
         specs: Comparison name (a column, or ``address``) to how to build it.
         custom_fields: Custom fields of the project, in order; each gets an exact match
             with term-frequency adjustment unless ``specs`` says otherwise.
+        robust: Names, dates of birth and phones get the tolerant comparisons of
+            :mod:`linkage.model.tolerant_comparisons` (phonetic, initials, transposed
+            digits, national phone numbers); false gives the plain ones.
 
     Returns:
         Splink comparison creators for the columns with data.
@@ -408,16 +397,24 @@ def model_comparisons(
             term_frequency_adjustments=spec.term_frequency_adjustments,
         )
 
+    def names(column: str, other: str) -> ComparisonCreator:
+        other_column = other if other in have else None
+        if robust:
+            return tolerant_name_comparison(column, other_column, have)
+        return name_comparison(column, other_column)
+
     defaults = {
-        "first_name": lambda: name_comparison(
-            "first_name", "last_name" if "last_name" in have else None
+        "first_name": lambda: names("first_name", "last_name"),
+        "last_name": lambda: names("last_name", "first_name"),
+        "date_of_birth": (
+            tolerant_date_of_birth_comparison if robust else date_of_birth_comparison
         ),
-        "last_name": lambda: name_comparison(
-            "last_name", "first_name" if "first_name" in have else None
-        ),
-        "date_of_birth": date_of_birth_comparison,
         "email": email_comparison,
-        "phone": lambda: cl.ExactMatch("phone").configure(term_frequency_adjustments=True),
+        "phone": lambda: (
+            phone_comparison(have)
+            if robust
+            else cl.ExactMatch("phone").configure(term_frequency_adjustments=True)
+        ),
         **{c: (lambda c=c: identifier_comparison(c)) for c in IDENTIFIER_FIELDS},
         **{
             c: (lambda c=c: cl.ExactMatch(c).configure(term_frequency_adjustments=True))

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 from splink import DuckDBAPI, Linker
 
 from linkage.model.comparison_limit import check_comparison_limit
-from linkage.model.vetoes import apply_link_vetoes
+from linkage.model.vetoes import (
+    DEFAULT_LINK_VETOES,
+    apply_link_vetoes,
+    record_vetoes_in_force,
+)
 from linkage.warehouse import drop_splink_tables, quote, row_count
 
 logger = logging.getLogger(__name__)
@@ -23,6 +28,7 @@ def predict_pairs(
     floor: float,
     out_table: str,
     max_comparisons: float | None = None,
+    vetoes: Sequence[str] | None = None,
 ) -> int:
     """Score every blocked pair of ``records_table`` and keep those at or above ``floor``.
 
@@ -48,6 +54,8 @@ def predict_pairs(
         ComparisonLimitError: The model's blocking rules generate more than
             ``max_comparisons`` pairs; the message names the rule contributing most and
             the config key ``model.max_comparisons``.
+        vetoes: Link vetoes to apply (``clustering.link_vetoes``); default
+            :data:`~linkage.model.vetoes.DEFAULT_LINK_VETOES`.
     """
     if max_comparisons is not None:
         check_comparison_limit(
@@ -69,7 +77,9 @@ def predict_pairs(
     finally:
         db_api.delete_tables_created_by_splink_from_db()
         drop_splink_tables(con)
-    apply_link_vetoes(con, out_table)
+    applied = DEFAULT_LINK_VETOES if vetoes is None else tuple(vetoes)
+    apply_link_vetoes(con, out_table, applied)
+    record_vetoes_in_force(con, applied)
     pairs = row_count(con, out_table)
     logger.info("scored pairs: kept %d at match probability >= %s", pairs, floor)
     return pairs

@@ -30,6 +30,7 @@ from splink.internals.comparison_level import ComparisonLevel
 
 from linkage.canonical import MATCHING_COLUMNS
 from linkage.model.blocking import (
+    BLOCKING_KEYS,
     DETERMINISTIC_RULES,
     PREDICTION_RULES,
     TRAINING_RULES,
@@ -42,6 +43,7 @@ from linkage.model.comparisons import (
     library_comparison,
     model_comparisons,
 )
+from linkage.model.tolerant_comparisons import MATCHING_AIDS
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +91,17 @@ class ModelSpec:
     the fixed probabilities."""
     custom_fields: tuple[str, ...] = ()
     """Custom fields of the project's sources, in order of first declaration."""
+    robust_comparisons: bool = True
+    """Tolerant name, date-of-birth and phone comparisons (phonetic codes, initials,
+    transposed digits, national numbers); false gives the plain ones."""
+    blocking: str = "auto"
+    """``auto``: prediction rules chosen from the data (see
+    :mod:`linkage.model.rule_selection`); ``fixed``: :data:`PREDICTION_RULES`. Rules
+    given in the config are used as given either way."""
+    rules_pinned: bool = False
+    """The config named its prediction rules: they are used as given."""
+    probability_floor: float = 1e-3
+    """No trained m or u goes below this; 0 turns the floor off."""
 
     @classmethod
     def from_config(cls, model: Mapping[str, Any], custom_fields: Iterable[str] = ()) -> ModelSpec:
@@ -117,6 +130,10 @@ class ModelSpec:
         }
         return cls(
             comparisons=comparisons,
+            robust_comparisons=bool(model.get("robust_comparisons", True)),
+            blocking=str(model.get("blocking") or "auto"),
+            rules_pinned=model.get("prediction_rules") is not None,
+            probability_floor=float(model.get("probability_floor", 1e-3)),
             prediction_rules=rules("prediction_rules", PREDICTION_RULES),
             deterministic_rules=rules("deterministic_rules", DETERMINISTIC_RULES),
             training_rules=rules("training_rules", TRAINING_RULES),
@@ -136,7 +153,8 @@ class ModelSpec:
         named = {c for rules in self._rule_sets().values() for rule in rules for c in rule}
         country = self.comparisons.get("country")
         use_country = "country" in named or (country is not None and country.function)
-        return tuple(c for c in self.known_fields if c != "country" or use_country)
+        fields = tuple(c for c in self.known_fields if c != "country" or use_country)
+        return (*fields, *MATCHING_AIDS)
 
     def _rule_sets(self) -> dict[str, tuple[Rule, ...]]:
         return {
@@ -180,19 +198,24 @@ class ModelSpec:
                     )
                 except ValueError as exc:
                     raise ValueError(f"{key}: {exc}") from exc
+        rule_names = known | set(BLOCKING_KEYS) | set(MATCHING_AIDS)
         for key, rules in self._rule_sets().items():
             if not rules and key != "deterministic_rules":
                 raise ValueError(f"model.{key}: give at least one rule")
             for index, rule in enumerate(rules):
-                unknown = sorted(set(rule) - known)
+                unknown = sorted(set(rule) - rule_names)
                 if not rule or unknown:
                     raise ValueError(
                         f"model.{key}[{index}]: rule {list(rule)} names unknown field(s) "
-                        f"{unknown}; expected columns of {sorted(known)}"
+                        f"{unknown}; expected columns of {sorted(known)} or derived keys "
+                        f"{sorted(set(BLOCKING_KEYS) | set(MATCHING_AIDS))}"
                     )
         if self.fixed:
             comparisons = model_comparisons(
-                self.candidate_columns, self.comparisons, self.custom_fields
+                self.candidate_columns,
+                self.comparisons,
+                self.custom_fields,
+                robust=self.robust_comparisons,
             )
             _apply_fixed(comparisons, self.fixed, strict=True)
 
@@ -233,7 +256,9 @@ def model_settings(
     """
     spec = spec or ModelSpec()
     columns = list(available)
-    comparisons = model_comparisons(columns, spec.comparisons, spec.custom_fields)
+    comparisons = model_comparisons(
+        columns, spec.comparisons, spec.custom_fields, robust=spec.robust_comparisons
+    )
     prediction = usable_rules(spec.prediction_rules, columns)
     if len(comparisons) < 2 or not prediction:
         raise ValueError(

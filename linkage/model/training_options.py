@@ -22,5 +22,12 @@ class TrainingOptions:
     labels_table: str | None = None
     """Table of clerically labelled *matching* pairs (``unique_id_l``, ``unique_id_r``):
     when set, m is also estimated from them (one more estimate in Splink's median)."""
+    match_threshold: float = 0.8
+    """Match probability from which a pair is a likely match when choosing blocking rules."""
+    max_comparisons: float = 2e8
+    """Most pairs the prediction rules may generate (``model.max_comparisons``)."""
+    comparisons_per_record: float = 300.0
+    """Automatic blocking spends at most this many comparisons per record (and never
+    more than ``max_comparisons``)."""
     model: ModelSpec = field(default_factory=ModelSpec)
     """Comparisons, blocking rules and fixed m/u: the project's ``model:`` section."""

@@ -14,11 +14,13 @@ Examples:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import duckdb
 
 from linkage.ingest.identifiers import INVALID_HASH_TOKEN
-from linkage.warehouse import quote, table_columns
+from linkage.tables import LINK_VETOES_IN_FORCE
+from linkage.warehouse import quote, table_columns, table_exists
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +55,43 @@ whose first name and date of birth were both mistyped. Loyalty cards, device ids
 customer numbers do not lift a veto: families share them."""
 
 
-def apply_link_vetoes(con: duckdb.DuckDBPyConnection, pairs_table: str) -> dict[str, int]:
+DEFAULT_LINK_VETOES: tuple[str, ...] = ("first_name_and_date_of_birth_conflict",)
+"""Vetoes in force unless ``clustering.link_vetoes`` says otherwise; the ablation in
+``benchmarks/ablation.py`` (variant ``link_veto_off``) is what keeps or drops them."""
+
+
+def record_vetoes_in_force(con: duckdb.DuckDBPyConnection, vetoes: Sequence[str]) -> None:
+    """Keep the names of the vetoes scoring applied, for explanations and reproduction."""
+    con.execute(f"CREATE OR REPLACE TABLE {LINK_VETOES_IN_FORCE} (veto VARCHAR)")
+    if vetoes:
+        con.executemany(f"INSERT INTO {LINK_VETOES_IN_FORCE} VALUES (?)", [[v] for v in vetoes])
+
+
+def vetoes_in_force(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The vetoes the last scoring applied; the defaults for a warehouse scored before
+    Meld recorded them."""
+    if not table_exists(con, LINK_VETOES_IN_FORCE):
+        return list(DEFAULT_LINK_VETOES)
+    return [row[0] for row in con.execute(f"SELECT veto FROM {LINK_VETOES_IN_FORCE}").fetchall()]
+
+
+def apply_link_vetoes(
+    con: duckdb.DuckDBPyConnection, pairs_table: str, vetoes: Sequence[str] | None = None
+) -> dict[str, int]:
     """Fill ``link_veto`` in ``pairs_table`` for pairs a veto forbids.
 
     A pair with the same valid national id (:data:`VETO_EXEMPTIONS`) is never vetoed.
 
+    Args:
+        con: Connection holding ``pairs_table``.
+        pairs_table: Scored pairs.
+        vetoes: Names from :data:`LINK_VETOES` to apply; default
+            :data:`DEFAULT_LINK_VETOES`. An empty list applies none.
+
     Returns:
         Number of pairs each veto applies to.
     """
+    wanted = DEFAULT_LINK_VETOES if vetoes is None else tuple(vetoes)
     columns = set(table_columns(con, pairs_table))
     con.execute(f"ALTER TABLE {quote(pairs_table)} ADD COLUMN IF NOT EXISTS link_veto VARCHAR")
     con.execute(f"UPDATE {quote(pairs_table)} SET link_veto = NULL")
@@ -72,6 +103,8 @@ def apply_link_vetoes(con: duckdb.DuckDBPyConnection, pairs_table: str) -> dict[
     unless = "".join(f" AND NOT {condition}" for condition in exempt)
     counts = {}
     for name, (needed, condition) in LINK_VETOES.items():
+        if name not in wanted:
+            continue
         if not all(f"{c}_l" in columns and f"{c}_r" in columns for c in needed):
             continue
         con.execute(

@@ -21,6 +21,7 @@ import duckdb
 
 from linkage.config import ProjectConfig
 from linkage.errors import MeldError, at_config_key
+from linkage.model.rule_selection import clear_rule_choice, write_rule_choice
 from linkage.model.scoring import predict_pairs
 from linkage.model.store import (
     StoredModel,
@@ -97,6 +98,10 @@ def train_and_register(
     labels = load_project_labels(con, project) if options.labels_table else None
     run_dir = project.artifacts / MODELS_FOLDER / run_id
     result = train_linkage_model(con, CUSTOMER_RECORDS, options, run_dir)
+    if result.rule_choice is not None:
+        write_rule_choice(con, result.rule_choice)
+    else:
+        clear_rule_choice(con)
     model_path = run_dir / "model.json"
     model_path.write_text(json.dumps(result.model, indent=2), encoding="utf-8")
     tracked = log_training_run(
@@ -175,6 +180,7 @@ def score_blocked_pairs(
             floor=stored.prediction_floor,
             out_table=PAIRWISE_MATCHES,
             max_comparisons=project.model.max_comparisons,
+            vetoes=project.clustering.link_vetoes,
         )
     record_scoring_model(con, stored)
     above = con.execute(

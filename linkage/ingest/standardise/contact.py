@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
@@ -23,7 +24,13 @@ from linkage.ingest.standardise.cleaned import INVALID_EMAIL, INVALID_PHONE, MIS
 from linkage.ingest.standardise.places import standardise_country
 from linkage.ingest.standardise.text import collapse
 
-__all__ = ["standardise_email", "standardise_phone"]
+__all__ = [
+    "PhoneForms",
+    "email_match_form",
+    "phone_match_forms",
+    "standardise_email",
+    "standardise_phone",
+]
 
 # --------------------------------------------------------------------------------------
 # E-mail
@@ -105,6 +112,34 @@ def standardise_email(raw: str | None) -> Cleaned[str]:
     except EmailNotValidError:
         return Cleaned(None, INVALID_EMAIL)
     return Cleaned(validated.normalized.lower())
+
+
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def email_match_form(raw: str | None) -> Cleaned[str]:
+    """An e-mail address as matching compares it, even when it fails validation.
+
+    A valid address is its :func:`standardise_email` form. An invalid one that still has
+    the shape ``user@domain`` ("john..doe@x.com", "anna@gmail") keeps its trimmed,
+    lower-case form with the problem: two records with the same mistyped address are
+    still evidence. Anything else is ``None`` with the problem.
+
+    Examples:
+        >>> email_match_form("John..Doe@X.com")
+        Cleaned(value='john..doe@x.com', problem='invalid_email')
+        >>> email_match_form("not an address")
+        Cleaned(value=None, problem='invalid_email')
+    """
+    cleaned = standardise_email(raw)
+    if cleaned.value is not None or cleaned.problem is None:
+        return cleaned
+    text = _MAILTO.sub("", collapse(raw, "NFC") or "")
+    bracketed = _ANGLE_ADDRESS.search(text)
+    address = (bracketed.group(1) if bracketed else text).strip().lower()
+    if _EMAIL_SHAPE.fullmatch(address) and len(address) <= _EMAIL_MAX_LENGTH:
+        return Cleaned(address, INVALID_EMAIL)
+    return cleaned
 
 
 # --------------------------------------------------------------------------------------
@@ -236,3 +271,82 @@ def _valid_e164(
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# --------------------------------------------------------------------------------------
+# Phone numbers as matching compares them
+# --------------------------------------------------------------------------------------
+
+MIN_COMPARABLE_DIGITS = 6
+"""A number with fewer digits than this ("112", "12345") identifies nobody: no matching form."""
+_ONE_DIGIT_REPEATED = re.compile(r"^(\d)\1*$")
+
+
+@dataclass(frozen=True)
+class PhoneForms:
+    """The forms of one phone number that matching compares.
+
+    Attributes:
+        number: E.164 when valid; otherwise ``+<country code><national number>`` when
+            ``phonenumbers`` can read it, else its digits. ``None`` only for a number
+            with no usable digits (too short, one digit repeated).
+        national: The national significant number (no country code, no trunk 0): the
+            same for "+49 151 2345678" and "0151 2345678" read in the wrong region.
+        valid: ``phonenumbers.is_valid_number``; ``None`` without a number.
+        problem: ``invalid_phone`` when not valid, else ``None``.
+    """
+
+    number: str | None
+    national: str | None
+    valid: bool | None
+    problem: str | None
+
+
+def phone_match_forms(raw: str | None, default_region: str | None) -> PhoneForms:
+    """Every comparable form of a phone number, valid or not.
+
+    Validation flags a number; it does not take it away from matching. A number the
+    carrier tables call invalid (an old plan, a typo, a test number) is still the same
+    evidence on two records that both carry it.
+
+    Examples:
+        >>> phone_match_forms("070-123 45 67", "SE")
+        PhoneForms(number='+46701234567', national='701234567', valid=True, problem=None)
+        >>> phone_match_forms("070-123 45", "SE")
+        PhoneForms(number='+467012345', national='7012345', valid=False, problem='invalid_phone')
+        >>> phone_match_forms("0151 23456789", "SE").national
+        '15123456789'
+        >>> phone_match_forms("+49 151 23456789", None).national
+        '15123456789'
+    """
+    text = collapse(raw, "NFKC")
+    if not text:
+        return PhoneForms(None, None, None, None)
+    dial_string = _phone_dial_string(text)
+    if dial_string is None:
+        return PhoneForms(None, None, None, INVALID_PHONE)
+    return _phone_forms(dial_string, _phone_region(default_region))
+
+
+@lru_cache(maxsize=1 << 17)
+def _phone_forms(dial_string: str, region: str | None) -> PhoneForms:
+    digits = dial_string.lstrip("+")
+    if len(digits) < MIN_COMPARABLE_DIGITS or _ONE_DIGIT_REPEATED.match(digits):
+        return PhoneForms(None, None, None, INVALID_PHONE)
+    try:
+        number = phonenumbers.parse(dial_string, region)
+    except phonenumbers.NumberParseException:
+        national = digits.lstrip("0") or None
+        return PhoneForms(dial_string, national, False, INVALID_PHONE)
+    national = str(number.national_number)
+    if len(national) < MIN_COMPARABLE_DIGITS - 1 or _ONE_DIGIT_REPEATED.match(national):
+        return PhoneForms(None, None, None, INVALID_PHONE)  # "+46 000 000 000"
+    e164 = _valid_e164(
+        number.country_code,
+        number.national_number,
+        bool(number.italian_leading_zero),
+        number.number_of_leading_zeros,
+    )
+    if e164 is not None:
+        return PhoneForms(e164, national, True, None)
+    return PhoneForms(f"+{number.country_code}{national}", national, False, INVALID_PHONE)
