@@ -29,7 +29,7 @@ from splink.internals.comparison_creator import ComparisonCreator
 
 from linkage.canonical import IDENTIFIER_FIELDS
 from linkage.model.tolerant_comparisons import (
-    SWAPPED_DAY_MONTH_SQL,
+    date_of_birth_with,
     phone_comparison,
     tolerant_date_of_birth_comparison,
     tolerant_name_comparison,
@@ -41,27 +41,13 @@ def date_of_birth_comparison() -> ComparisonCreator:
 
     Swapped day and month is common when one system writes 03/05 and another 05/03.
     """
-    return cl.CustomComparison(
-        output_column_name="date_of_birth",
-        comparison_description="Date of birth",
-        comparison_levels=[
-            cll.NullLevel("date_of_birth"),
-            cll.ExactMatchLevel("date_of_birth").configure(
-                label_for_charts="Exact match on date of birth"
-            ),
-            cll.CustomLevel(
-                SWAPPED_DAY_MONTH_SQL,
-                label_for_charts="Day and month swapped",
-                base_dialect_str="duckdb",
-            ),
-            cll.LevenshteinLevel(
-                ColumnExpression("date_of_birth").cast_to_string(), distance_threshold=1
-            ).configure(label_for_charts="One character different"),
-            cll.AbsoluteDateDifferenceLevel(
-                "date_of_birth", threshold=1, metric="year", input_is_string=False
-            ).configure(label_for_charts="Within one year"),
-            cll.ElseLevel(),
-        ],
+    as_text = ColumnExpression("date_of_birth").cast_to_string()
+    return date_of_birth_with(
+        [
+            cll.LevenshteinLevel(as_text, distance_threshold=1).configure(
+                label_for_charts="One character different"
+            )
+        ]
     )
 
 

@@ -90,14 +90,11 @@ def tolerant_name_comparison(
     )
 
 
-def tolerant_date_of_birth_comparison() -> ComparisonCreator:
-    """Exact, day and month swapped, one typo or two adjacent digits transposed, two
-    characters different, within a year, else.
+def date_of_birth_with(typo_levels: list) -> ComparisonCreator:
+    """Exact, day and month swapped, then ``typo_levels``, within a year, else.
 
-    "1985-03-12" against "1985-03-21" or "1958-03-12" is one transposition
-    (Damerau-Levenshtein 1); a keyboard slip is one substitution.
+    Swapped day and month is common when one system writes 03/05 and another 05/03.
     """
-    as_text = ColumnExpression("date_of_birth").cast_to_string()
     return cl.CustomComparison(
         output_column_name="date_of_birth",
         comparison_description="Date of birth",
@@ -111,17 +108,32 @@ def tolerant_date_of_birth_comparison() -> ComparisonCreator:
                 label_for_charts="Day and month swapped",
                 base_dialect_str="duckdb",
             ),
+            *typo_levels,
+            cll.AbsoluteDateDifferenceLevel(
+                "date_of_birth", threshold=1, metric="year", input_is_string=False
+            ).configure(label_for_charts="Within one year"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def tolerant_date_of_birth_comparison() -> ComparisonCreator:
+    """Exact, day and month swapped, one typo or two adjacent digits transposed, two
+    characters different, within a year, else.
+
+    "1985-03-12" against "1985-03-21" or "1958-03-12" is one transposition
+    (Damerau-Levenshtein 1); a keyboard slip is one substitution.
+    """
+    as_text = ColumnExpression("date_of_birth").cast_to_string()
+    return date_of_birth_with(
+        [
             cll.DamerauLevenshteinLevel(as_text, distance_threshold=1).configure(
                 label_for_charts="One typo or two digits transposed"
             ),
             cll.LevenshteinLevel(as_text, distance_threshold=2).configure(
                 label_for_charts="Two characters different"
             ),
-            cll.AbsoluteDateDifferenceLevel(
-                "date_of_birth", threshold=1, metric="year", input_is_string=False
-            ).configure(label_for_charts="Within one year"),
-            cll.ElseLevel(),
-        ],
+        ]
     )
 
 
