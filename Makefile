@@ -23,7 +23,7 @@ install: $(STAMP)
 
 $(DAGSTER_HOME):
 	@mkdir -p $(DAGSTER_HOME)
-	@touch $(DAGSTER_HOME)/dagster.yaml
+	@test -s $(DAGSTER_HOME)/dagster.yaml || cp config/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 data: $(STAMP)
 	$(BIN)/python -m linkage.demo data/demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED) \

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.failures import failure_at
+from assets.failures import failure_at, failure_text
 from assets.metadata import table_metadata
 from assets.resources import MlflowResource, WarehouseResource
 from linkage.audit.run_entry import RunContext
 from linkage.config import ProjectConfig
+from linkage.errors import safe_error_text
 from linkage.tables import CUSTOMER_CLUSTERS, LINKAGE_RUNS
 from training.steps.audit import record_failed_run, record_linkage_run
 
@@ -145,8 +146,7 @@ def build_failure_hook(project: ProjectConfig) -> dg.HookDefinition:
         name="record_failed_linkage_run", required_resource_keys={"warehouse", "mlflow"}
     )
     def record_failed_linkage_run(context: dg.HookContext) -> None:
-        exc = context.op_exception
-        error = f"{type(exc).__name__}: {exc}" if exc is not None else "step failed"
+        error = failure_text(context.op_exception)  # never a record value
         try:
             appended = record_failure(
                 project,
@@ -158,8 +158,10 @@ def build_failure_hook(project: ProjectConfig) -> dg.HookDefinition:
                 failed_step=context.op.name,
                 error=error,
             )
-        except Exception:  # the run has failed already; say why the ledger could not
-            context.log.exception("could not record the failed run in %s", LINKAGE_RUNS)
+        except Exception as exc:  # the run has failed already; say why the ledger could not
+            context.log.error(
+                "could not record the failed run in %s: %s", LINKAGE_RUNS, safe_error_text(exc)
+            )
             return
         if appended:
             context.log.info("run recorded as failed in %s", LINKAGE_RUNS)

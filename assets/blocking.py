@@ -177,7 +177,7 @@ def build_blocking_checks(project: ProjectConfig) -> list[dg.AssetChecksDefiniti
     def blocking_analysis_within_comparison_limit(
         warehouse: WarehouseResource,
     ) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             counts = analysed_rule_comparisons(con)
         description = over_limit(CUSTOMER_RECORDS, counts, max_comparisons)
         total = counts[-1].cumulative if counts else 0

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.failures import failure_at
 from assets.resources import WarehouseResource
 from linkage.cluster.conservation import record_conservation
 from linkage.config import ProjectConfig
@@ -18,7 +19,7 @@ def build_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
         warehouse: WarehouseResource,
     ) -> dg.AssetCheckResult:
         """Every raw row of every source is in exactly one customer or in quarantine."""
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             counts = record_conservation(con, sources)
         return dg.AssetCheckResult(
             passed=counts.passed,
@@ -35,7 +36,7 @@ def build_checks(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
         warehouse: WarehouseResource,
     ) -> dg.AssetCheckResult:
         """golden_customers has exactly one row for each customer in customer_clusters."""
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             coverage = golden_coverage(con)
         return dg.AssetCheckResult(
             passed=coverage.passed,

@@ -12,6 +12,7 @@ from assets.metadata import table_metadata
 from assets.resources import MlflowResource, WarehouseResource
 from linkage.charts import markdown_image
 from linkage.config import ProjectConfig
+from linkage.master.customer_view import mask_reference
 from linkage.tables import (
     CUSTOMER_CLUSTERS,
     EVALUATION_WORST_PAIRS,
@@ -47,8 +48,9 @@ def _worst_pairs_metadata(evidence: str, pairs: list[WorstPair]) -> dg.MetadataV
                 "evidence": evidence,
                 "kind": pair.kind,
                 "rank": pair.rank,
-                "unique_id_l": pair.unique_id_l,
-                "unique_id_r": pair.unique_id_r,
+                # Record ids can be identifiers (a card number): masked in Dagster.
+                "unique_id_l": mask_reference(pair.unique_id_l),
+                "unique_id_r": mask_reference(pair.unique_id_r),
                 "match_weight": round(pair.match_weight, 3),
                 "match_probability": round(pair.match_probability, 4),
                 "chart_path": str(pair.chart_path or ""),
@@ -179,7 +181,7 @@ def build_labelling_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         mark each pair a match or not and download the labels as CSV; add them to the file
         named by labels.path and the next evaluation (and, with labels.estimate_m, the next
         training) uses them. The page shows record values: it stays beside the warehouse."""
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             tool = write_project_labelling_tool(
                 con, project, pairs=config.pairs, band=config.band, seed=config.seed
             )

@@ -103,6 +103,7 @@ def _raw_asset(project: ProjectConfig, name: str, source: SourceConfig) -> dg.As
                 "new_records": sum(f.new_records for f in new),
                 "changed_records": sum(f.changed_records for f in new),
                 "unreadable_rows": unreadable,
+                "refused_by_erasure": result.refused_by_erasure,
                 "history_rows": result.history_rows,
             }
         )
@@ -130,7 +131,7 @@ def _staged_asset(project: ProjectConfig, name: str) -> dg.AssetsDefinition:
     def staged(
         context: AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             result = stage_and_record(con, spec, run_id=context.run_id)
             metadata = table_metadata(con, result.staged_table)
         context.log.info(
@@ -171,7 +172,7 @@ def _union_asset(
         description=description,
     )
     def union(warehouse: WarehouseResource) -> dg.MaterializeResult:
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             by_source = union_tables(
                 con, name, [table_of(s) for s in sources], columns, optional=optional
             )

@@ -1,7 +1,9 @@
-"""Mastering assets: golden records, households and the single customer view."""
+"""Mastering assets: golden records, households, the single customer view, and the
+role views over them."""
 
 import dagster as dg
 
+from assets.failures import failure_at
 from assets.metadata import table_metadata
 from assets.resources import WarehouseResource
 from linkage.config import ProjectConfig
@@ -10,11 +12,14 @@ from linkage.master.steps import (
     master_golden_customers,
     master_households,
 )
+from linkage.privacy.roles import publish_role_views
 from linkage.tables import (
     CUSTOMER_360,
     CUSTOMER_CLUSTERS,
+    CUSTOMER_GRAPH,
     CUSTOMER_HOUSEHOLDS,
     CUSTOMER_ORDERS,
+    CUSTOMER_PRODUCTS,
     CUSTOMER_RECORDS,
     GOLDEN_CUSTOMERS,
 )
@@ -38,7 +43,7 @@ def build_mastering_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
         source record with its system, the household, order count and value (online and
         in store), and the last interaction. `meld customer <id, e-mail or phone>` prints
         one customer from it."""
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             view = master_customer_360(con)
             metadata = table_metadata(con, CUSTOMER_360)
         return dg.MaterializeResult(
@@ -49,7 +54,49 @@ def build_mastering_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
             }
         )
 
-    return [golden_customers, customer_households, customer_360]
+    return [golden_customers, customer_households, customer_360, _role_views_asset(project)]
+
+
+def _role_views_asset(project: ProjectConfig) -> dg.AssetsDefinition:
+    roles = project.roles.all_roles()
+    related = (
+        [CUSTOMER_ORDERS, CUSTOMER_PRODUCTS, CUSTOMER_GRAPH]
+        if project.relationships.orders is not None
+        else []
+    )
+
+    @dg.asset(
+        group_name=MASTERING_GROUP,
+        kinds={"duckdb"},
+        deps=[
+            GOLDEN_CUSTOMERS,
+            CUSTOMER_HOUSEHOLDS,
+            CUSTOMER_360,
+            CUSTOMER_CLUSTERS,
+            CUSTOMER_RECORDS,
+            *related,
+        ],
+    )
+    def role_views(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """One DuckDB schema per role of the config (roles:), role_<name>, with a view
+        of each customer table (golden_customers, customer_360, customer_records,
+        customer_clusters, households, orders and the customer graph, those that exist)
+        showing each field as the role may see it: in clear, masked (a name's first
+        letter, an e-mail's domain, a phone's last two digits, a birth year, a postcode
+        prefix) or not at all. Re-created on every run; `meld roles` lists who sees
+        what, and `meld customer` / `meld explain` read as --role (default
+        roles.default_role)."""
+        with warehouse.connect() as con, failure_at():
+            published = publish_role_views(con, roles)
+        return dg.MaterializeResult(
+            metadata={
+                "default_role": project.roles.default_role,
+                "roles": dg.MetadataValue.json({v.role: v.to_dict() for v in published}),
+                "views": sum(len(v.views) for v in published),
+            }
+        )
+
+    return role_views
 
 
 def _golden_customers_asset(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -66,7 +113,7 @@ def _golden_customers_asset(project: ProjectConfig) -> dg.AssetsDefinition:
         Names and address keep their accents and case. Also every distinct e-mail,
         phone and address, the record count, the sources and the source records. The
         rule used for each field is in golden_customers_rules."""
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             golden = master_golden_customers(
                 con, rules=rules, source_priority=mastering.source_priority
             )
@@ -103,7 +150,7 @@ def _households_asset(
         stable across runs like customer ids (household_id_history). Address groups
         larger than households.max_customers are not households; they are listed in
         oversized_households. The households table has one row per household."""
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             outcome = master_households(con, spec, run_id=context.run_id)
             metadata = table_metadata(con, CUSTOMER_HOUSEHOLDS)
         groups, assignment = outcome.groups, outcome.assignment

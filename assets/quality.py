@@ -10,6 +10,7 @@ then carries the observed rates and rule outcomes.
 import dagster as dg
 import pandas as pd
 
+from assets.failures import failure_at
 from assets.ingestion import INGESTION_GROUP
 from assets.metadata import table_metadata
 from assets.resources import WarehouseResource
@@ -99,7 +100,7 @@ def build_quality_assets(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     def data_quality_report(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             report = build_quality_report(
                 con,
                 project.quality_specs(),
@@ -138,7 +139,7 @@ def _conservation_check(name: str) -> dg.AssetChecksDefinition:
         description=f"Every row of {raw} is in {staged} or in {quarantine}.",
     )
     def conserves_records(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             counts = staging_conservation(con, name)
         return dg.AssetCheckResult(
             passed=counts.passed,
@@ -163,7 +164,7 @@ def _unique_ids_check(name: str) -> dg.AssetChecksDefinition:
         description=f"Each source_record_id appears once in {staged}, and none is missing.",
     )
     def unique_ids(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             ids = staged_id_uniqueness(con, name)
         return dg.AssetCheckResult(
             passed=ids.passed,
@@ -192,7 +193,7 @@ def _field_quality_check(spec: SourceQuality) -> dg.AssetChecksDefinition:
         ),
     )
     def field_quality_check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             quality = field_quality(con, spec)
         metadata: dict = {
             "rule_outcomes": dg.MetadataValue.md(_outcomes_markdown(quality.outcomes)),
@@ -230,7 +231,7 @@ def _row_count_check(name: str, max_drop: float) -> dg.AssetChecksDefinition:
         ),
     )
     def row_count_stable(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             change = row_count_change(con, name)
         metadata: dict = {"max_row_drop": max_drop}
         if change.current is not None:

@@ -109,7 +109,7 @@ def build_relationship_assets(project: ProjectConfig) -> list[dg.AssetsDefinitio
         """Every order with the customer and household of its buyer, found through the
         buyer's source record: one customer's online and in-store purchases come together.
         Orders whose buyer record is unknown or quarantined keep an empty customer_id."""
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             orders = relate_orders(con)
             metadata = table_metadata(con, CUSTOMER_ORDERS)
         if orders.unattributed:
@@ -129,7 +129,7 @@ def build_relationship_assets(project: ProjectConfig) -> list[dg.AssetsDefinitio
     def customer_products(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Per customer and product: orders, quantity, amount, first and last purchase and
         the channels (online, in store) it was bought through."""
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             build_customer_products(con)
             metadata = table_metadata(con, CUSTOMER_PRODUCTS)
         return dg.MaterializeResult(metadata=metadata)
@@ -144,7 +144,7 @@ def build_relationship_assets(project: ProjectConfig) -> list[dg.AssetsDefinitio
         target_type, target_id, orders, amount, first_at, last_at): its household and the
         other customers in it, products bought, stores shopped in, online orders, staff
         and partners who served it, and its source records."""
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, failure_at():
             edges = build_customer_graph(con)
             metadata = table_metadata(con, CUSTOMER_GRAPH)
         return dg.MaterializeResult(metadata={**metadata, "edges_by_relation": edges})

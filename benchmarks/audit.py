@@ -122,6 +122,7 @@ def prepare(data_dir: Path | None, work: Path, persons: int, seed: int) -> Proje
     for spec in config.get("relationships", {}).values():
         spec["path"] = str((data_dir / spec["path"]).resolve())
     config.update(
+        data_roots=[str(data_dir.resolve())],
         warehouse=str(work / "warehouse.duckdb"),
         artifacts=str(work / "artifacts"),
         mlflow={

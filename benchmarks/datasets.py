@@ -160,6 +160,8 @@ def prepare_fake1000(folder: Path, *, demo_persons: int, seed: int) -> dict:
         "sources": {"fake1000": source},
         "truth": {"path": "truth.csv"},
         "dob_range": FAKE_1000_DOB_RANGE,
+        # The shared data folder lies outside the project folder: declare it.
+        "data_roots": [str(path.parent)],
     }
 
 

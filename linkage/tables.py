@@ -90,6 +90,14 @@ PRODUCTS = "products"
 CUSTOMER_ORDERS = "customer_orders"
 CUSTOMER_PRODUCTS = "customer_products"
 CUSTOMER_GRAPH = "customer_graph"
+ROLE_VIEWS = "role_views"  # the asset; its views live in one schema per role
+ROLE_SCHEMA_PREFIX = "role_"
+
+
+def role_schema(role: str) -> str:
+    """The schema holding a role's views of the customer tables (``role_analyst``)."""
+    return ROLE_SCHEMA_PREFIX + role
+
 
 # Evaluation and promotion.
 GROUND_TRUTH = "ground_truth"
@@ -102,6 +110,10 @@ LABELLING_TOOL = "labelling_tool"
 
 # Audit.
 LINKAGE_RUNS = "linkage_runs"
+PUBLISHED_SNAPSHOT = "published_snapshot"  # only in the published copy: who published it
+ERASURE_LOG = "erasure_log"  # meld erase: what was erased, keyed hashes only
+ERASURE_DENY_LIST = "erasure_deny_list"  # keyed hashes refused at ingestion
+ERASURE_REFUSALS = "erasure_refusals"  # rows refused per delivery
 
 # Artifact files and folders, relative to the project's artifacts folder.
 LEDGER_HEAD_FILE = "audit/ledger_head.txt"

@@ -28,15 +28,16 @@ from orchestration.sensors import build_failure_sensor, build_landing_sensor
 
 
 def build_resources(project: ProjectConfig) -> dict[str, dg.ConfigurableResource]:
-    """The warehouse and MLflow resources for a project."""
+    """The warehouse and MLflow resources for a project.
+
+    The warehouse resource knows the config file, so that a run can record earlier runs
+    that were killed before they finished (see :mod:`assets.resources`).
+    """
     return {
-        "warehouse": WarehouseResource(path=str(project.warehouse)),
-        "mlflow": MlflowResource(
-            tracking_uri=project.mlflow.tracking_uri,
-            experiment=project.mlflow.experiment,
-            artifact_location=project.mlflow.artifact_location,
-            registered_model=project.mlflow.registered_model,
+        "warehouse": WarehouseResource(
+            path=str(project.warehouse), config_path=str(project.config_path)
         ),
+        "mlflow": MlflowResource.from_project(project),
     }
 
 

@@ -1,4 +1,10 @@
-"""Jobs an operator launches from the Dagster UI."""
+"""Jobs an operator launches from the Dagster UI.
+
+Every job writes the one warehouse, so every run carries the tag
+:data:`WAREHOUSE_WRITER_TAG`: with the Dagster daemon's run queue limited to one run of
+that tag (``config/dagster.yaml``), a second run waits in the queue instead of being
+refused by the run lock (see docs/operations.md).
+"""
 
 from __future__ import annotations
 
@@ -10,23 +16,29 @@ from assets.ingestion import INGESTION_GROUP
 from assets.linkage import LINKAGE_GROUP, ScoringConfig
 from linkage.tables import LABELLING_TOOL, LINKAGE_MODEL, PAIRWISE_MATCHES
 
+WAREHOUSE_WRITER_TAG = {"meld/warehouse": "writer"}
+"""Run tag of every Meld job; ``config/dagster.yaml`` lets one such run go at a time."""
+
 # The labelling tool is written on demand (job label_pairs), not by every run.
 _ON_DEMAND = dg.AssetSelection.from_string(f"key:{LABELLING_TOOL}")
 
 meld_pipeline = dg.define_asset_job(
     "meld_pipeline",
+    tags=WAREHOUSE_WRITER_TAG,
     selection=dg.AssetSelection.all() - _ON_DEMAND,
     description="Everything: ingest every source, train, score, cluster, master, evaluate.",
 )
 
 ingest_sources = dg.define_asset_job(
     "ingest_sources",
+    tags=WAREHOUSE_WRITER_TAG,
     selection=dg.AssetSelection.groups(INGESTION_GROUP),
     description="Load and standardise every source; quarantine what cannot be used.",
 )
 
 train_model = dg.define_asset_job(
     "train_model",
+    tags=WAREHOUSE_WRITER_TAG,
     # Tolerant string selection: labelling_tool exists only in some deployments.
     selection=(
         dg.AssetSelection.groups(INGESTION_GROUP, LINKAGE_GROUP, EVALUATION_GROUP, AUDIT_GROUP)
@@ -39,6 +51,7 @@ train_model = dg.define_asset_job(
 
 score_customers = dg.define_asset_job(
     "score_customers",
+    tags=WAREHOUSE_WRITER_TAG,
     selection=(
         dg.AssetSelection.all()
         - dg.AssetSelection.from_string(f"key:{LINKAGE_MODEL}")
@@ -53,6 +66,7 @@ score_customers = dg.define_asset_job(
 
 label_pairs = dg.define_asset_job(
     "label_pairs",
+    tags=WAREHOUSE_WRITER_TAG,
     selection=_ON_DEMAND,
     description="Write Splink's labelling tool (offline HTML) for a sample of scored pairs "
     "near the match threshold, for stewards to label.",

@@ -13,7 +13,8 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from linkage.audit.reproduce import (
 from linkage.config import ProjectConfig, load_project
 from linkage.ingest.deliveries import file_sha256
 from linkage.tables import CUSTOMER_RECORDS
+from linkage.warehouse import open_warehouse
 from orchestration.build import build_assets, build_resources
 
 logger = logging.getLogger(__name__)
@@ -110,12 +112,32 @@ def _ingest(entry: Mapping[str, Any], folder: Path) -> list[str]:
     return []
 
 
+def _reader(
+    project: ProjectConfig, notice: Callable[[str], None] | None
+) -> Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]:
+    """Opens the project's warehouse read-only (its snapshot while a run writes); the
+    line saying a snapshot is read goes to ``notice`` (else the log) once."""
+    said: set[str] = set()
+
+    def once(line: str) -> None:
+        if line in said:
+            return
+        said.add(line)
+        if notice is not None:
+            notice(line)
+        else:
+            logger.warning("%s", line)
+
+    return lambda: open_warehouse(project.warehouse, read_only=True, notice=once)
+
+
 def reproduce_run(
     project: ProjectConfig,
     reference: str,
     *,
     keep_folder: Path | None = None,
     from_files: bool = False,
+    notice: Callable[[str], None] | None = None,
 ) -> ReproduceOutcome:
     """Re-run the scoring and clustering of ledger run ``reference`` and compare.
 
@@ -126,14 +148,17 @@ def reproduce_run(
             folder, removed afterwards).
         from_files: Re-ingest the run's input files even when the warehouse still
             holds the records the run scored (checks standardisation too).
+        notice: Where the line saying that a run is writing and the published
+            snapshot is read goes (said once); the log when None.
 
     Raises:
         linkage.ledger.LedgerError: No such run.
     """
     folder = keep_folder or Path(tempfile.mkdtemp(prefix="meld-reproduce-"))
     folder.mkdir(parents=True, exist_ok=True)
+    warehouse = _reader(project, notice)
     try:
-        with duckdb.connect(str(project.warehouse), read_only=True) as source:
+        with warehouse() as source:
             row = find_run(source, reference)
             entry = row.entry
             if row.status != "succeeded" or not entry.get("partition_sha256"):
@@ -150,10 +175,7 @@ def reproduce_run(
         problems = _ingest(entry, folder)
         if problems:
             return ReproduceOutcome(run_id=row.run_id, inputs="source files", problems=problems)
-        with (
-            duckdb.connect(str(project.warehouse), read_only=True) as source,
-            duckdb.connect(str(folder / SCRATCH_WAREHOUSE)) as scratch,
-        ):
+        with warehouse() as source, duckdb.connect(str(folder / SCRATCH_WAREHOUSE)) as scratch:
             return rescore_and_cluster(scratch, source=source, entry=entry, inputs="source files")
     finally:
         if keep_folder is None:

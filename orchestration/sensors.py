@@ -6,9 +6,10 @@ import os
 
 import dagster as dg
 from dagster import SensorEvaluationContext
+from dagster_shared.error import SerializableErrorInfo
 
 from assets.audit import record_failure
-from assets.resources import MlflowResource, WarehouseResource
+from assets.resources import REFUSED_TAG, MlflowResource, WarehouseResource
 from linkage.config import ProjectConfig
 from orchestration.jobs import meld_pipeline
 
@@ -97,6 +98,44 @@ def build_landing_sensor(project: ProjectConfig) -> dg.SensorDefinition:
     return landing_files_sensor
 
 
+FAILURE_PREFIX = "dagster._core.definitions.events.Failure: "
+
+
+def value_free_error(error: SerializableErrorInfo) -> str:
+    """The text of a step's error as Dagster stored it, without record values.
+
+    A ``dg.Failure`` comes from :func:`assets.failures.failure_at`, whose description
+    holds none; any other error's message may quote a value, so only its type is kept,
+    with that of its innermost cause (what went wrong first).
+
+    Examples:
+        >>> value_free_error(SerializableErrorInfo(FAILURE_PREFIX + "sources.crm: empty\\n",
+        ...                                        [], "Failure"))
+        'sources.crm: empty'
+        >>> value_free_error(SerializableErrorInfo("KeyError: 'anna@example.se'", [],
+        ...                                        "KeyError"))
+        'KeyError (the message is left out: it may quote record values)'
+    """
+    if error.cls_name == "Failure":
+        return error.message.removeprefix(FAILURE_PREFIX).strip() or "step failed"
+    innermost = error
+    while innermost.cause is not None:
+        innermost = innermost.cause
+    kind = error.cls_name
+    if innermost is not error:
+        kind = f"{kind} caused by {innermost.cls_name}"
+    return f"{kind} (the message is left out: it may quote record values)"
+
+
+def run_failure_text(event: dg.DagsterEvent) -> str:
+    """Why a run failed outside any step: Dagster's own sentence, or the type of its error."""
+    data = event.event_specific_data
+    error = getattr(data, "error", None)
+    if isinstance(error, SerializableErrorInfo):
+        return value_free_error(error)
+    return (event.message or "run failed").strip()
+
+
 def build_failure_sensor(project: ProjectConfig) -> dg.SensorDefinition:
     """Record in the run ledger every failed run the failure hook could not record.
 
@@ -115,12 +154,19 @@ def build_failure_sensor(project: ProjectConfig) -> dg.SensorDefinition:
         context: dg.RunFailureSensorContext, warehouse: WarehouseResource, mlflow: MlflowResource
     ) -> None:
         run = context.dagster_run
+        if REFUSED_TAG in run.tags:  # refused before writing anything: not a linkage run
+            context.log.info(
+                "run %s was refused while run %s held the warehouse; not recorded",
+                run.run_id,
+                run.tags[REFUSED_TAG],
+            )
+            return
         steps = context.get_step_failure_events()
         failed_step = steps[0].step_key if steps else None
         if steps and steps[0].step_failure_data.error is not None:
-            error = steps[0].step_failure_data.error.message
+            error = value_free_error(steps[0].step_failure_data.error)
         else:
-            error = context.failure_event.message or "run failed"
+            error = run_failure_text(context.failure_event)
         if record_failure(
             project,
             warehouse,
@@ -129,7 +175,7 @@ def build_failure_sensor(project: ProjectConfig) -> dg.SensorDefinition:
             run_id=run.run_id,
             job_name=run.job_name,
             failed_step=failed_step,
-            error=error.strip(),
+            error=error,
         ):
             context.log.info("run %s recorded as failed in linkage_runs", run.run_id)
 

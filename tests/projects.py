@@ -12,9 +12,14 @@ from linkage.config import ProjectConfig, load_project
 def write_project_file(
     folder: Path, config: dict, *, mlflow_uri: str, experiment: str, name: str = "project.yaml"
 ) -> ProjectConfig:
-    """Write a project config into ``folder`` with its own warehouse and MLflow experiment."""
+    """Write a project config into ``folder`` with its own warehouse and MLflow experiment.
+
+    Tests read data from elsewhere (the session's demo folder), so the config allows
+    input paths outside ``folder`` unless it declares ``data_roots`` itself.
+    """
     full = {
         "warehouse": "warehouse.duckdb",
+        **({} if "data_roots" in config else {"allow_paths_outside_project": True}),
         "mlflow": {
             "tracking_uri": mlflow_uri,
             "experiment": experiment,
@@ -26,6 +31,24 @@ def write_project_file(
     path = folder / name
     path.write_text(yaml.safe_dump(full, sort_keys=False), encoding="utf-8")
     return load_project(path)
+
+
+def minimal_config(folder: Path, **sections: object) -> dict:
+    """A one-source config (``crm.csv``, written into ``folder``) plus ``sections``."""
+    (folder / "crm.csv").write_text("id,mail\n1,a@example.com\n", encoding="utf-8")
+    return {
+        "warehouse": "w.duckdb",
+        "sources": {"crm": {"path": "crm.csv", "id_column": "id", "fields": {"email": "mail"}}},
+        **sections,
+    }
+
+
+def write_config(folder: Path, config: dict | str, name: str = "meld.yaml") -> Path:
+    """Write ``config`` (a mapping, or YAML text as it is) to ``folder/name``."""
+    path = folder / name
+    text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def demo_sources(demo_dir: Path, config_name: str = "meld.yaml") -> dict:

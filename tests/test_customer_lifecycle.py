@@ -140,10 +140,11 @@ def test_every_record_is_a_customer_or_quarantined_after_three_runs(lifecycle) -
 def test_meld_customer_finds_by_new_email_and_masks(lifecycle, capsys) -> None:
     project = lifecycle["project"]
     config = str(project.config_path)
-    assert main(["customer", "Brand.New.Address@example.org", "--config", config]) == 0
+    steward = ["--config", config, "--role", "steward"]
+    assert main(["customer", "Brand.New.Address@example.org", *steward]) == 0
     shown = capsys.readouterr().out
     assert "brand.new.address@example.org" in shown and "crm_contacts:C9999999" in shown
-    assert main(["customer", "brand.new.address@example.org", "--config", config, "--mask"]) == 0
+    assert main(["customer", "brand.new.address@example.org", *steward, "--mask"]) == 0
     masked = capsys.readouterr().out
     assert "brand.new.address" not in masked and "C9999999" not in masked
     assert main(["customer", lifecycle["customer_id"], "--json", "--config", config]) == 0

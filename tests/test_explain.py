@@ -241,7 +241,7 @@ def test_cli_json_agrees_with_the_function(project: ProjectConfig, capsys) -> No
             "SELECT email FROM customer_records WHERE unique_id = ?", [a]
         ).fetchall()[0][0]
     config = str(project.config_path)
-    assert main(["explain", b, a, "--json", "--config", config]) == 0
+    assert main(["explain", b, a, "--json", "--config", config, "--role", "steward"]) == 0
     printed = json.loads(capsys.readouterr().out)
     chart = project.artifacts / "explain" / chart_file_name(a, b)
     assert printed.pop("chart_path") == str(chart)
@@ -315,8 +315,10 @@ def test_explain_customer_shows_the_links_that_hold_it_together(
             assert edge.match_weight <= weakest_on_path(edge.index_l, edge.index_r) + 1e-12
     assert any(h["event"] == "new" and h["id"] == customer_id for h in e.id_history)
 
+    config = str(project.config_path)
     assert (
-        main(["explain-customer", customer_id, "--json", "--config", str(project.config_path)]) == 0
+        main(["explain-customer", customer_id, "--json", "--config", config, "--role", "steward"])
+        == 0
     )
     printed = json.loads(capsys.readouterr().out)
     assert printed == e.to_dict()
@@ -395,3 +397,38 @@ def test_unknown_records_and_customers_exit_1_with_a_message(
     fresh = str(demo_project.config_path)
     assert main(["explain", known, "crm_contacts:NOPE", "--config", fresh]) == 1
     assert "make demo" in capsys.readouterr().err
+
+
+def test_explain_shows_each_role_only_what_it_sees(
+    project: ProjectConfig, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MELD_ROLE", raising=False)
+    with _read(project) as con:
+        row = _linked_rows(con, limit=2)[0]
+        a, b = row["unique_id_l"], row["unique_id_r"]
+        customer_id, first, email = con.execute(
+            "SELECT c.customer_id, r.first_name, r.email FROM customer_records AS r "
+            "JOIN customer_clusters AS c USING (unique_id) WHERE unique_id = ?",
+            [a],
+        ).fetchall()[0]
+    config = str(project.config_path)
+    assert main(["explain", a, b, "--json", "--config", config]) == 0
+    out, err = capsys.readouterr()
+    analyst = json.loads(out)
+    assert "role analyst (the default role)" in err
+    assert a not in out and first not in out and (email is None or email not in out)
+    compared = {c for comparison in analyst["comparisons"] for c in comparison["values_l"]}
+    assert not compared & {"first_name", "last_name", "email", "phone"}
+    chart = Path(analyst["chart_path"])
+    assert chart.parent.name == "masked" and first not in chart.read_text(encoding="utf-8")
+
+    monkeypatch.setenv("MELD_ROLE", "steward")
+    assert main(["explain", a, b, "--json", "--config", config]) == 0
+    steward = json.loads(capsys.readouterr().out)
+    assert steward["record_l"] == a
+    assert any(c["values_l"].get("first_name") == first for c in steward["comparisons"])
+    assert steward["match_weight"] == analyst["match_weight"]
+
+    assert main(["explain-customer", customer_id, "--config", config, "--role", "analyst"]) == 0
+    text = capsys.readouterr().out
+    assert "(name hidden)" in text and a not in text and first not in text.lower()

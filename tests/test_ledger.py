@@ -195,19 +195,137 @@ def test_failed_run_is_recorded_by_hook_and_sensor_without_duplicates(
 
     sensor = build_failure_sensor(project)
     failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
-    context = dg.build_run_status_sensor_context(
-        sensor_name=sensor.name,
-        dagster_event=failure,
-        dagster_instance=instance,
-        dagster_run=instance.get_run_by_id(result.run_id),
-    ).for_run_failure()
     mlflow = build_resources(project)["mlflow"]
-    sensor(context, warehouse=WarehouseResource(path=str(project.warehouse)), mlflow=mlflow)
+
+    def evaluate(warehouse: Path) -> None:
+        # The warehouse resource has a setup and teardown: resources go into the context.
+        with dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+            resources={"warehouse": WarehouseResource(path=str(warehouse)), "mlflow": mlflow},
+        ).for_run_failure() as context:
+            sensor(context)
+
+    evaluate(project.warehouse)
     with duckdb.connect(str(project.warehouse), read_only=True) as con:
         assert len(ledger_rows(con)) == 1, "the sensor does not record a run twice"
     other = tmp_path / "other.duckdb"
-    sensor(context, warehouse=WarehouseResource(path=str(other)), mlflow=mlflow)
+    evaluate(other)
     with duckdb.connect(str(other), read_only=True) as con:
         recorded = ledger_rows(con)
     assert [(r.run_id, r.status) for r in recorded] == [(result.run_id, "failed")]
     assert "mail" in recorded[0].entry["error"]
+
+
+def test_the_head_file_is_one_line_replaced_whole(ledger) -> None:
+    con, head = ledger
+    assert head.read_text(encoding="utf-8") == f"3 {ledger_rows(con)[-1].row_hash}\n"
+    assert sorted(p.name for p in head.parent.iterdir()) == [head.name], "no temporary left"
+
+
+def _append_without_head(con, head, monkeypatch, caplog, run_id: str = "run-4") -> None:
+    """Append a row while the head file cannot be replaced (a full or read-only disk)."""
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as patched, caplog.at_level("WARNING", "linkage.audit.ledger"):
+        patched.setattr("linkage.audit.ledger_head.os.replace", refuse)
+        append_run(con, run_id=run_id, status="succeeded", entry={}, head_file=head)
+
+
+def test_a_missed_head_write_is_reported_as_such_and_repaired_not_called_tampering(
+    ledger, monkeypatch, caplog
+) -> None:
+    con, head = ledger
+    _append_without_head(con, head, monkeypatch, caplog)
+    assert [r.seq for r in ledger_rows(con)] == [1, 2, 3, 4], "the row stays"
+    assert "row 4 is committed but its head could not be written" in caplog.text
+    assert str(head) in caplog.text and "Permission denied" in caplog.text
+    assert head.read_text(encoding="utf-8").startswith("3 "), "the old head is intact"
+
+    result = verify_ledger(con, head_file=head)
+    assert result.ok, result.problems
+    assert any("1 row(s) behind" in n and "not tampering" in n for n in result.notes)
+    assert any("--repair-head" in n for n in result.notes)
+
+    repaired = verify_ledger(con, head_file=head, repair_head=True)
+    assert repaired.ok and any("head repaired" in n for n in repaired.notes)
+    assert head.read_text(encoding="utf-8") == f"4 {ledger_rows(con)[-1].row_hash}\n"
+    again = verify_ledger(con, head_file=head)
+    assert again.ok and again.notes == []
+
+
+def test_the_next_append_rewrites_a_head_left_behind(ledger, monkeypatch, caplog) -> None:
+    con, head = ledger
+    _append_without_head(con, head, monkeypatch, caplog)
+    append_run(con, run_id="run-5", status="succeeded", entry={}, head_file=head)
+    result = verify_ledger(con, head_file=head)
+    assert result.ok and result.notes == []
+
+
+def test_rows_after_a_lagging_head_that_do_not_chain_are_tampering(
+    ledger, monkeypatch, caplog
+) -> None:
+    con, head = ledger
+    _append_without_head(con, head, monkeypatch, caplog)
+    con.execute("UPDATE linkage_runs SET entry = '{\"forged\":1}' WHERE seq = 4")
+    result = verify_ledger(con, head_file=head, repair_head=True)
+    assert not result.ok
+    assert any(p.startswith("row #4") and "edited" in p for p in result.problems)
+    assert not any("behind" in n for n in result.notes), "no missed write explains it"
+    assert head.read_text(encoding="utf-8").startswith("3 "), "nothing repaired"
+
+
+def test_a_head_that_names_a_rewritten_row_is_tampering(ledger) -> None:
+    con, head = ledger
+    rows = ledger_rows(con)
+    head.write_text(f"2 {'f' * 64}\n", encoding="utf-8")
+    problems = verify_ledger(con, head_file=head).problems
+    assert len(problems) == 1 and "rows were removed or rewritten" in problems[0]
+    assert rows[1].row_hash != "f" * 64
+
+
+def test_an_unwritable_head_folder_keeps_the_run_and_raises_no_false_alarm(
+    tmp_path: Path, caplog
+) -> None:
+    blocker = tmp_path / "artifacts"
+    blocker.write_text("a file where the audit folder should be", encoding="utf-8")
+    head = blocker / "audit" / "ledger_head.txt"
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        with caplog.at_level("WARNING", "linkage.audit.ledger"):
+            row = append_run(con, run_id="r1", status="succeeded", entry={}, head_file=head)
+        assert row.seq == 1 and has_run(con, "r1", status="succeeded")
+        assert str(head) in caplog.text
+        result = verify_ledger(con, head_file=head)
+    assert result.ok and any("no head recorded" in n for n in result.notes)
+
+
+def test_verify_ledger_command_notes_a_lagging_head_and_repairs_it_on_request(
+    demo_project, capsys
+) -> None:
+    from linkage.audit.ledger_head import read_ledger_head, write_ledger_head
+    from linkage.tables import LEDGER_HEAD_FILE
+    from orchestration.cli import main
+
+    head = demo_project.artifacts / LEDGER_HEAD_FILE
+    with duckdb.connect(str(demo_project.warehouse)) as con:
+        for n in (1, 2):
+            append_run(con, run_id=f"run-{n}", status="succeeded", entry={}, head_file=head)
+        first = ledger_rows(con)[0]
+        newest = ledger_rows(con)[-1]
+    write_ledger_head(head, first.seq, first.row_hash)  # as if the second head write was lost
+    config = ["--config", str(demo_project.config_path)]
+
+    assert main(["verify-ledger", *config]) == 0
+    out = capsys.readouterr().out
+    assert "ledger intact" in out and "note:" in out and "behind" in out
+    assert read_ledger_head(head) == (first.seq, first.row_hash), "not repaired unasked"
+
+    assert main(["verify-ledger", "--repair-head", *config]) == 0
+    assert "head repaired" in capsys.readouterr().out
+    assert read_ledger_head(head) == (newest.seq, newest.row_hash)
+    assert main(["verify-ledger", *config]) == 0
+    assert "note:" not in capsys.readouterr().out

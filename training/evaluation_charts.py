@@ -4,8 +4,9 @@ The precision-recall curve is a static PNG (it renders in Dagster's metadata and
 MLflow). The worst false merges and missed links each get Splink's waterfall chart, an
 offline HTML page showing how every comparison added to the pair's match weight. A
 waterfall chart shows the two records' compared values, so it holds personal data: it
-is written beside the warehouse and may be logged as an MLflow artifact (MLflow's
-artifacts sit beside the warehouse too), never as a parameter, tag or metric.
+is written beside the warehouse and never leaves it. With ``masked_dir``, a copy drawn
+from the same pair with every value masked (:mod:`training.chart_masking`) is written
+too; that copy is what MLflow may get (``mlflow.record_level_artifacts``).
 
 Examples:
     ```py
@@ -32,6 +33,7 @@ import matplotlib
 from splink import DuckDBAPI, Linker
 
 from linkage.warehouse import drop_splink_tables, quote
+from training.chart_masking import masked_pair
 from training.threshold_curve import ThresholdCurve
 
 matplotlib.use("Agg")
@@ -54,6 +56,7 @@ class WorstPair:
             (truly the same, in different customers).
         rank: 1 for the worst of its kind.
         chart_path: The waterfall chart's HTML file, or None before it is written.
+        masked_chart_path: Its copy with every record value masked, when written.
     """
 
     kind: PairKind
@@ -63,6 +66,7 @@ class WorstPair:
     match_weight: float
     match_probability: float
     chart_path: Path | None = None
+    masked_chart_path: Path | None = None
 
 
 def worst_pairs(con: duckdb.DuckDBPyConnection, judged_sql: str, *, limit: int) -> list[WorstPair]:
@@ -107,6 +111,7 @@ def write_waterfall_charts(
     model: dict[str, Any],
     pairs: Sequence[WorstPair],
     out_dir: Path,
+    masked_dir: Path | None = None,
 ) -> list[WorstPair]:
     """Write Splink's waterfall chart of each pair as ``<kind>_<rank>.html``.
 
@@ -121,9 +126,12 @@ def write_waterfall_charts(
         model: The Splink model that scored them.
         pairs: The pairs to chart.
         out_dir: Folder for the HTML files (created if missing).
+        masked_dir: Folder for masked copies of the charts, the ones that may leave the
+            warehouse; None writes none.
 
     Returns:
-        The pairs with ``chart_path`` filled in (unchanged for a pair not in the table).
+        The pairs with ``chart_path`` (and ``masked_chart_path``) filled in, unchanged
+        for a pair not in the table.
     """
     if not pairs:
         return []
@@ -144,10 +152,18 @@ def write_waterfall_charts(
                 charted.append(pair)
                 continue
             record = dict(zip(columns, rows[0], strict=True))
+            name = f"{pair.kind}_{pair.rank:03d}.html"
             chart = linker.visualisations.waterfall_chart([record], filter_nulls=True)
-            path = out_dir / f"{pair.kind}_{pair.rank:03d}.html"
-            chart.save_offline_chart(str(path), overwrite=True, print_msg=False)
-            charted.append(replace(pair, chart_path=path))
+            chart.save_offline_chart(str(out_dir / name), overwrite=True, print_msg=False)
+            pair = replace(pair, chart_path=out_dir / name)
+            if masked_dir is not None:
+                masked_dir.mkdir(parents=True, exist_ok=True)
+                masked = linker.visualisations.waterfall_chart(
+                    [masked_pair(record)], filter_nulls=True
+                )
+                masked.save_offline_chart(str(masked_dir / name), overwrite=True, print_msg=False)
+                pair = replace(pair, masked_chart_path=masked_dir / name)
+            charted.append(pair)
     finally:
         db_api.delete_tables_created_by_splink_from_db()
         drop_splink_tables(con)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from linkage.errors import missing_columns_text
 from linkage.ingest.deliveries import find_source_files
 from linkage.ingest.readers.delivery import SourceError
 from linkage.tables import GROUND_TRUTH
@@ -47,16 +48,14 @@ def load_truth(
         row[0]
         for row in con.execute(f"DESCRIBE SELECT * FROM {reader}", [str(files[0])]).fetchall()
     ]
-    for key, column in {
+    wanted = {
         "truth.source_column": source_column,
         "truth.id_column": id_column,
         "truth.entity_column": entity_column,
-    }.items():
-        if column not in columns:
-            raise SourceError(
-                f"truth file '{files[0]}': column '{column}' (config key {key}) not found; "
-                f"the file has columns {columns}"
-            )
+    }
+    missing = missing_columns_text(wanted, columns)  # counts the file's columns, lists none
+    if missing:
+        raise SourceError(f"truth file '{files[0]}': {missing}")
     con.execute(
         f"CREATE OR REPLACE TABLE {GROUND_TRUTH} AS SELECT DISTINCT "
         f"CAST({quote(source_column)} AS VARCHAR) || ':' || CAST({quote(id_column)} AS VARCHAR) "

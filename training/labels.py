@@ -40,7 +40,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from linkage.errors import MeldError
+from linkage.errors import MeldError, safe_error_text
 from linkage.tables import (
     CLERICAL_LABEL_MATCHES,
     CLERICAL_LABELS,
@@ -93,7 +93,9 @@ def _read_labels_file(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise LabelsError(f"labels file '{path}': not a readable CSV: {exc}") from exc
+        raise LabelsError(
+            f"labels file '{path}': not a readable CSV: {safe_error_text(exc)}"
+        ) from exc
 
 
 def _rows_text(frame: pd.DataFrame, mask: pd.Series, columns: Sequence[str]) -> str:
@@ -262,9 +264,11 @@ def _validated_frame(
     required = [*REQUIRED_COLUMNS, *(c for c in (source_dataset_l, source_dataset_r) if c)]
     missing = [c for c in required if c not in frame.columns]
     if missing:
+        # Counted, not listed: without its header row, the file has a record there.
+        hint = "" if set(required) & set(frame.columns) else " (is the header row missing?)"
         raise LabelsError(
-            f"labels file '{path}': missing column(s) {missing}; the file has columns "
-            f"{list(frame.columns)}"
+            f"labels file '{path}': missing column(s) {missing}; the file has "
+            f"{len(frame.columns)} column(s){hint}"
         )
     empty = (frame["unique_id_l"].str.strip() == "") | (frame["unique_id_r"].str.strip() == "")
     if empty.any():

@@ -34,7 +34,7 @@ from mlflow.tracking import MlflowClient
 from linkage.model.store import StoredModel, model_by_version
 from linkage.tables import MODEL_PROMOTIONS
 from linkage.warehouse import quote, table_exists
-from training.mlflow_store import MlflowTarget
+from training.mlflow_store import MlflowTarget, tracking_client
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def model_aliases(target: MlflowTarget, model_name: str) -> dict[str, str]:
         model_aliases(target, "meld-linkage")  # {"champion": "2", "challenger": "3"}
         ```
     """
-    client = MlflowClient(target.tracking_uri)
+    client = tracking_client(target)
     models = client.search_registered_models(filter_string=f"name = '{_quoted(model_name)}'")
     if not models:
         return {}
@@ -168,7 +168,7 @@ def register_new_version(target: MlflowTarget, model_name: str, version: str) ->
         register_new_version(target, "meld-linkage", "2")  # False: waits for evaluation
         ```
     """
-    client = MlflowClient(target.tracking_uri)
+    client = tracking_client(target)
     client.set_registered_model_alias(model_name, CHALLENGER, version)
     if CHAMPION in model_aliases(target, model_name):
         return False
@@ -253,7 +253,7 @@ def promote(
         challenger_version=version,
         champion_version_before=before,
     )
-    client = MlflowClient(target.tracking_uri)
+    client = tracking_client(target)
     if decision.promoted and before != version:
         client.set_registered_model_alias(model_name, CHAMPION, version)
     _append_decision(con, decision)
@@ -299,7 +299,7 @@ def champion_model(con: duckdb.DuckDBPyConnection, target: MlflowTarget) -> Stor
 
 def _model_from_mlflow(target: MlflowTarget, name: str, version: str) -> StoredModel:
     """Rebuild a stored model from its training run: model JSON, threshold and floor."""
-    client = MlflowClient(target.tracking_uri)
+    client = tracking_client(target)
     run_id = client.get_model_version(name, version).run_id
     run = client.get_run(run_id)
     files = [

@@ -23,6 +23,8 @@ import mlflow.pyfunc
 import pandas as pd
 import pyarrow as pa
 
+from training.tf_lookups import read_hashed_lookup, tf_values
+
 logger = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "splink_model"
@@ -124,12 +126,20 @@ def score_pairs_frame(
     right.columns = columns
     left.insert(0, "unique_id", [f"l{i}" for i in range(len(pairs))])
     right.insert(0, "unique_id", [f"r{i}" for i in range(len(pairs))])
-    shipped = tf_paths or {}
+    shipped = dict(tf_paths or {})
     for column in tf_columns(model):
+        hashed = read_hashed_lookup(shipped[column], column) if column in shipped else None
         if column not in shipped:
             # No lookup travels with the model for this column: neutral adjustment.
             left[f"tf_{column}"] = None
             right[f"tf_{column}"] = None
+        elif hashed is not None:
+            # The lookup holds hashes of the values (training.tf_lookups): look each up.
+            for side in (left, right):  # object dtype: a value not in it stays None, not NaN
+                side[f"tf_{column}"] = pd.Series(
+                    tf_values(hashed, side[column]), index=side.index, dtype=object
+                )
+            del shipped[column]
     con = duckdb.connect()
     try:
         db_api = DuckDBAPI(connection=con)
@@ -139,7 +149,7 @@ def score_pairs_frame(
         # Pairs scored here carry only compared columns: retain nothing else.
         scoring_model = {**model, "additional_columns_to_retain": []}
         linker = Linker(records, scoring_model, log_level=None)
-        for column, path in (tf_paths or {}).items():
+        for column, path in shipped.items():  # lookups of values in clear
             lookup = db_api.register(pd.read_parquet(path))
             linker.table_management.register_term_frequency_lookup(lookup, column)
         rows = []

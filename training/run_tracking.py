@@ -8,8 +8,11 @@ Tags: ``dagster_run_id``, ``job_name``, ``status``, ``model_name``, ``model_vers
 ``model_alias``, ``model_mlflow_run_id``, ``config_hash``, ``git_commit``,
 ``ledger.seq`` and ``ledger.row_hash`` (the run's row in ``linkage_runs``).
 Parameters: the thresholds and the clustering method. Metrics: the run's counts and
-evaluation metrics (``eval.<metric>``). Artifacts: ``report/run_report.html``,
-``ledger/entry.json`` (the ledger entry, effective config included).
+evaluation metrics (``eval.<metric>``). Artifacts: ``report/run_report.html`` (with every
+record id masked; none under ``mlflow.record_level_artifacts: none``, see
+:mod:`training.steps.audit`), ``ledger/entry.json`` (the ledger entry, effective config
+included). None of it holds a record value: the entry holds counts, hashes, file names
+and, for a failed run, an error text reduced by :func:`linkage.errors.safe_error_text`.
 
 Examples:
     ```py
@@ -30,7 +33,7 @@ from typing import Any
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-from training.mlflow_store import MlflowTarget
+from training.mlflow_store import MlflowTarget, tracking_client
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ def _experiment_id(client: MlflowClient, target: MlflowTarget) -> str:
 
 def open_linkage_run(target: MlflowTarget, *, dagster_run_id: str, job_name: str) -> str:
     """Start the MLflow run of one linkage run and return its id."""
-    client = MlflowClient(target.tracking_uri)
+    client = tracking_client(target)
     run = client.create_run(
         _experiment_id(client, target),
         run_name=f"{job_name} {dagster_run_id[:8]}",
@@ -99,7 +102,7 @@ def close_linkage_run(
         files: Artifact folder name -> file, e.g. ``{"report": Path("run_report.html")}``.
         ledger_tags: The ledger row's ``seq`` and ``row_hash``.
     """
-    client = MlflowClient(target.tracking_uri)
+    client = tracking_client(target)
     for key, value in {**_tags(entry), **dict(ledger_tags or {})}.items():
         client.set_tag(run_id, key, value)
     thresholds = entry.get("thresholds") or {}

@@ -1,12 +1,14 @@
 """Charts of a model's first scored pairs, attached to its MLflow training run.
 
-The match-weight histogram (counts only) goes to ``charts/match_weight_histogram.png``,
-term-frequency charts of names and places to ``charts/tf_<comparison>.html`` and
-Splink's comparison viewer over a sample of scored pairs to
-``dashboards/comparison_viewer.html``; the metrics ``scored_pairs_kept`` and
-``scored_pairs_above_threshold`` go with them. The charts that show record values are
-artifacts beside the warehouse, never parameters, tags or metrics. Every MLflow name is
-listed in :mod:`training.tracking`.
+The match-weight histogram (counts only) goes to ``charts/match_weight_histogram.png``;
+the metrics ``scored_pairs_kept`` and ``scored_pairs_above_threshold`` go with it. The
+term-frequency charts of names and places (``tf_<comparison>.html``) and Splink's
+comparison viewer over a sample of scored pairs (``comparison_viewer.html``) show
+record values: they are written beside the warehouse, and MLflow gets, as
+``charts/tf_<comparison>.html`` and ``dashboards/comparison_viewer.html``, a copy with
+every value masked (``mlflow.record_level_artifacts: masked``, the default) or nothing
+(``none``); see :mod:`training.chart_masking`. Never a parameter, tag or metric. Every
+MLflow name is listed in :mod:`training.tracking`.
 
 Examples:
     ```py
@@ -17,19 +19,28 @@ Examples:
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import matplotlib
-from mlflow.tracking import MlflowClient
+import pyarrow as pa
 
 from linkage.warehouse import drop_splink_tables, quote
-from training.mlflow_store import MlflowTarget
+from training.chart_masking import (
+    RecordLevelPolicy,
+    masked_pair,
+    masked_pair_column,
+    masked_tf_chart_data,
+)
+from training.mlflow_store import MlflowTarget, tracking_client
 from training.train import PRIVATE_TF_COLUMNS
 
 matplotlib.use("Agg")
@@ -46,6 +57,9 @@ DASHBOARD_SAMPLE = 300
 
 MAX_DASHBOARD_SAMPLE = 1000
 
+MASKED_FOLDER = "masked"
+"""Subfolder of the charts' folder for the masked copies that go to MLflow."""
+
 
 @dataclass(frozen=True)
 class ScoringArtifacts:
@@ -55,6 +69,16 @@ class ScoringArtifacts:
     term_frequency_charts: dict[str, Path]
     comparison_viewer: Path | None
     sampled_pairs: int
+    masked_term_frequency_charts: dict[str, Path] = field(default_factory=dict)
+    masked_comparison_viewer: Path | None = None
+
+    def mlflow_files(self) -> dict[str, list[Path]]:
+        """What goes to MLflow, by artifact folder: the histogram and the masked copies
+        (none under ``mlflow.record_level_artifacts: none``), never a clear chart."""
+        files = {"charts": [self.histogram, *self.masked_term_frequency_charts.values()]}
+        if self.masked_comparison_viewer is not None:
+            files["dashboards"] = [self.masked_comparison_viewer]
+        return files
 
 
 def scoring_artifacts_logged(target: MlflowTarget, run_id: str) -> bool:
@@ -66,7 +90,7 @@ def scoring_artifacts_logged(target: MlflowTarget, run_id: str) -> bool:
             log_scoring_artifacts(target, stored.mlflow_run_id, con, ...)
         ```
     """
-    client = MlflowClient(target.tracking_uri)
+    client = tracking_client(target)
     folder = HISTOGRAM_ARTIFACT.rsplit("/", 1)[0]
     return any(item.path == HISTOGRAM_ARTIFACT for item in client.list_artifacts(run_id, folder))
 
@@ -115,15 +139,17 @@ def log_scoring_artifacts(
     out_dir: Path,
     sample: int = DASHBOARD_SAMPLE,
     seed: int = 42,
+    record_level: RecordLevelPolicy = "masked",
 ) -> ScoringArtifacts:
     """Chart a model's scored pairs and attach the charts to its training run.
 
-    Writes into ``out_dir`` and logs: the match-weight histogram (PNG, counts only), one
+    Writes into ``out_dir``: the match-weight histogram (PNG, counts only), one
     term-frequency adjustment chart per comparison adjusted on names or places (the ten
     most frequent values; e-mail, phone and identifiers are never charted), and Splink's
     comparison viewer dashboard over a seeded sample of at most ``sample`` scored pairs.
-    The term-frequency charts and the dashboard show record values: they are artifacts
-    beside the warehouse, never parameters, tags or metrics. Also logs the metrics
+    The term-frequency charts and the dashboard show record values: MLflow gets masked
+    copies of them (written to ``out_dir/masked``) or, with ``record_level="none"``,
+    nothing; never a parameter, tag or metric. Also logs the metrics
     ``scored_pairs_kept`` and ``scored_pairs_above_threshold``.
 
     Args:
@@ -138,6 +164,7 @@ def log_scoring_artifacts(
         out_dir: Folder for the files.
         sample: Most pairs in the comparison viewer, 1 to 1000.
         seed: Seed of the sample.
+        record_level: ``mlflow.record_level_artifacts``: ``masked`` or ``none``.
 
     Returns:
         The files written.
@@ -163,20 +190,16 @@ def log_scoring_artifacts(
         f"SELECT count(*), count(*) FILTER (match_probability >= ?) FROM {quote(pairs_table)}",
         [threshold],
     ).fetchall()[0]
-    tf_charts, viewer, sampled = _splink_scoring_charts(
+    artifacts = _splink_scoring_charts(
         con,
+        histogram=histogram,
         pairs_table=pairs_table,
         records_table=records_table,
         model=model,
         out_dir=out_dir,
         sample=sample,
         seed=seed,
-    )
-    artifacts = ScoringArtifacts(
-        histogram=histogram,
-        term_frequency_charts=tf_charts,
-        comparison_viewer=viewer,
-        sampled_pairs=sampled,
+        masked=record_level == "masked",
     )
     _log_to_run(target, run_id, artifacts, kept=kept, above=above)
     return artifacts
@@ -185,19 +208,18 @@ def log_scoring_artifacts(
 def _log_to_run(
     target: MlflowTarget, run_id: str, artifacts: ScoringArtifacts, *, kept: int, above: int
 ) -> None:
-    """Attach the charts and the dashboard to the run, with the scored-pair counts."""
-    client = MlflowClient(target.tracking_uri)
-    for path in [artifacts.histogram, *artifacts.term_frequency_charts.values()]:
-        client.log_artifact(run_id, str(path), artifact_path="charts")
-    if artifacts.comparison_viewer is not None:
-        client.log_artifact(run_id, str(artifacts.comparison_viewer), artifact_path="dashboards")
+    """Attach the histogram and the masked copies to the run, with the scored-pair counts."""
+    client = tracking_client(target)
+    for folder, paths in artifacts.mlflow_files().items():
+        for path in paths:
+            client.log_artifact(run_id, str(path), artifact_path=folder)
     client.log_metric(run_id, "scored_pairs_kept", float(kept))
     client.log_metric(run_id, "scored_pairs_above_threshold", float(above))
     logger.info(
-        "logged scoring charts to run %s (%d term-frequency charts, %d pairs in the viewer)",
+        "logged scoring charts to run %s (%d masked term-frequency charts, %s viewer)",
         run_id,
-        len(artifacts.term_frequency_charts),
-        artifacts.sampled_pairs,
+        len(artifacts.masked_term_frequency_charts),
+        "a masked" if artifacts.masked_comparison_viewer is not None else "no",
     )
 
 
@@ -227,30 +249,77 @@ def charted_tf_comparisons(model: dict[str, Any]) -> list[str]:
     return names
 
 
+def _write_masked_tf_chart(chart: Any, column: str, path: Path) -> Path:
+    """A copy of a term-frequency chart whose values are masked (its spec's ``data``)."""
+    from splink.internals.html_utils import chart_html
+
+    spec = copy.deepcopy(chart.chart_dict)
+    datasets = spec.get("datasets", {})
+    if "data" in datasets:
+        datasets["data"] = masked_tf_chart_data(datasets["data"], column)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(chart_html(spec, inline=True, fullhtml=True), encoding="utf-8")
+    return path
+
+
+def _masked_sample(con: duckdb.DuckDBPyConnection, sample_table: str, out_table: str) -> None:
+    """``out_table``: the sampled pairs with their record values masked, scores kept."""
+    table = con.sql(f"SELECT * FROM {quote(sample_table)}").to_arrow_table()
+    schema = pa.schema(
+        [
+            pa.field(f.name, pa.string()) if _masked_as_text(f) else f  # dates show as 9999-99-99
+            for f in table.schema
+        ]
+    )
+    masked = pa.Table.from_pylist([masked_pair(row) for row in table.to_pylist()], schema=schema)
+    view = "__meld_masked_rows"
+    con.register(view, masked)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(out_table)} AS SELECT * FROM {view}")
+    finally:
+        con.unregister(view)
+
+
+def _masked_as_text(column: pa.Field) -> bool:
+    """Whether a sampled pair's column holds record values that masking turns into text
+    (numbers and flags are kept as they are)."""
+    kept = pa.types.is_boolean(column.type) or pa.types.is_integer(column.type)
+    kept = kept or pa.types.is_floating(column.type)
+    return masked_pair_column(column.name) is not None and not kept
+
+
 def _splink_scoring_charts(
     con: duckdb.DuckDBPyConnection,
     *,
+    histogram: Path,
     pairs_table: str,
     records_table: str,
     model: dict[str, Any],
     out_dir: Path,
     sample: int,
     seed: int,
-) -> tuple[dict[str, Path], Path | None, int]:
-    """Term-frequency charts and the comparison viewer (None when no pair was scored)."""
-    from splink import DuckDBAPI, Linker
-
+    masked: bool,
+) -> ScoringArtifacts:
+    """Term-frequency charts and the comparison viewer (None when no pair was scored),
+    and their masked copies when ``masked``."""
     sample_table = "__meld_comparison_viewer_sample"
-    db_api = DuckDBAPI(connection=con)
-    linker = Linker(db_api.register(records_table), model, log_level=logging.WARNING)
+    masked_table = "__meld_comparison_viewer_masked"
     charts: dict[str, Path] = {}
-    viewer = None
+    masked_charts: dict[str, Path] = {}
+    viewer = masked_viewer = None
     try:
-        for name in charted_tf_comparisons(model):
-            path = out_dir / f"tf_{name}.html"
-            chart = linker.visualisations.tf_adjustment_chart(name, n_most_freq=10, n_least_freq=0)
-            chart.save_offline_chart(str(path), overwrite=True, print_msg=False)
-            charts[name] = path
+        with _splink_linker(con, records_table, model) as (linker, _):
+            for name in charted_tf_comparisons(model):
+                path = out_dir / f"tf_{name}.html"
+                chart = linker.visualisations.tf_adjustment_chart(
+                    name, n_most_freq=10, n_least_freq=0
+                )
+                chart.save_offline_chart(str(path), overwrite=True, print_msg=False)
+                charts[name] = path
+                if masked:
+                    masked_charts[name] = _write_masked_tf_chart(
+                        chart, name, out_dir / MASKED_FOLDER / path.name
+                    )
         # Sizes and seeds are ints: SAMPLE takes no parameters.
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {quote(sample_table)} AS "
@@ -259,14 +328,48 @@ def _splink_scoring_charts(
         )
         sampled = int(con.execute(f"SELECT count(*) FROM {quote(sample_table)}").fetchall()[0][0])
         if sampled:
-            viewer = out_dir / "comparison_viewer.html"
-            # Splink's dashboard SQL reads the predictions under this name.
-            predictions = db_api.register(sample_table, table_name="__splink__df_predict")
-            linker.visualisations.comparison_viewer_dashboard(
-                predictions, str(viewer), overwrite=True, num_example_rows=2
+            viewer = _comparison_viewer(con, records_table, model, sample_table, out_dir)
+        if sampled and masked:
+            _masked_sample(con, sample_table, masked_table)
+            masked_viewer = _comparison_viewer(
+                con, records_table, model, masked_table, out_dir / MASKED_FOLDER
             )
+    finally:
+        for table in (sample_table, masked_table):
+            con.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+    return ScoringArtifacts(histogram, charts, viewer, sampled, masked_charts, masked_viewer)
+
+
+@contextmanager
+def _splink_linker(
+    con: duckdb.DuckDBPyConnection, records_table: str, model: dict[str, Any]
+) -> Iterator[tuple[Any, Any]]:
+    """A Splink linker over the records, and its database API; the tables Splink creates
+    are dropped after."""
+    from splink import DuckDBAPI, Linker
+
+    db_api = DuckDBAPI(connection=con)
+    try:
+        yield Linker(db_api.register(records_table), model, log_level=logging.WARNING), db_api
     finally:
         db_api.delete_tables_created_by_splink_from_db()
         drop_splink_tables(con)
-        con.execute(f"DROP TABLE IF EXISTS {quote(sample_table)}")
-    return charts, viewer, sampled
+
+
+def _comparison_viewer(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    model: dict[str, Any],
+    pairs: str,
+    out_dir: Path,
+) -> Path:
+    """Splink's comparison viewer over the scored pairs in table ``pairs``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    viewer = out_dir / "comparison_viewer.html"
+    with _splink_linker(con, records_table, model) as (linker, db_api):
+        # Splink's dashboard SQL reads the predictions under this name.
+        predictions = db_api.register(pairs, table_name="__splink__df_predict")
+        linker.visualisations.comparison_viewer_dashboard(
+            predictions, str(viewer), overwrite=True, num_example_rows=2
+        )
+    return viewer

@@ -1,9 +1,12 @@
 """Record training runs and models in MLflow.
 
-Only model facts go to MLflow parameters, metrics and tags: parameter names, rule
-descriptions, counts, scores, decisions. Never a record value: the Splink model JSON
-holds m and u probabilities and SQL over column names, no data. Charts that show record
-values (term frequencies, the comparison viewer) are artifacts only.
+Only model facts go to MLflow: parameter names, rule descriptions, counts, scores,
+decisions. Never a record value or a record id: the Splink model JSON holds m and u
+probabilities and SQL over column names, no data; the term-frequency lookups shipped
+with the pyfunc model hold hashes of values, not values (:mod:`training.tf_lookups`).
+Charts that show record values (waterfall charts, term frequencies, the comparison
+viewer) stay beside the warehouse; MLflow gets masked copies of them, or nothing, as
+``mlflow.record_level_artifacts`` says (:mod:`training.chart_masking`).
 
 Every run uses the same names, so the MLflow UI's compare view lines runs up; never
 rename one.
@@ -39,10 +42,11 @@ Tags: ``dagster_run_id``, ``config_hash``, ``promotion.decision`` (``promoted`` 
 Artifacts: ``model/model.json`` (the Splink model), ``charts/match_weights.html``,
 ``charts/m_u_parameters.html`` and any other chart training saves,
 ``charts/match_weight_histogram.png``, ``charts/tf_<comparison>.html`` (term-frequency
-adjustments, names and places only), ``dashboards/comparison_viewer.html`` (a sample of
-scored pairs, shows record values), ``evaluation/...`` (precision-recall chart, threshold
-curves, waterfall charts), and the pyfunc model ``linkage_model`` registered as a new
-version with alias ``challenger`` (and ``champion`` when it is the first).
+adjustments, names and places only, masked), ``dashboards/comparison_viewer.html`` (a
+sample of scored pairs, masked), ``evaluation/...`` (precision-recall chart, threshold
+curves, masked waterfall charts), and the pyfunc model ``linkage_model`` (model JSON and
+hashed term-frequency lookups) registered as a new version with alias ``challenger``
+(and ``champion`` when it is the first).
 
 Examples:
     ```py
@@ -62,14 +66,14 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.tracking import MlflowClient
 
 from linkage.model.rule_selection import choice_summary
 from linkage.model.training_options import TrainingOptions
 from linkage.tables import LINKAGE_MODEL
-from training.mlflow_store import MlflowTarget, ensure_experiment
+from training.mlflow_store import MlflowTarget, ensure_experiment, tracking_client
 from training.promotion import MODEL_ARTIFACT_DIR, register_new_version
 from training.pyfunc import MODEL_ARTIFACT, TF_ARTIFACT_PREFIX, SplinkPairScorer
+from training.tf_lookups import hashed_lookup_copy
 from training.train import TrainingResult
 
 logger = logging.getLogger(__name__)
@@ -187,7 +191,8 @@ def log_training_run(
         result: The trained model and its training facts.
         options: Options the model was trained with.
         model_path: The Splink model JSON on disk.
-        tf_paths: Term-frequency lookup (parquet) per column, shipped with the model.
+        tf_paths: Term-frequency lookup (parquet) per column, shipped with the model
+            with its values hashed (:func:`hashed_lookups`).
         threshold: Match probability used for clustering.
         floor: Smallest match probability kept among scored pairs.
         tags: Run tags, e.g. the Dagster run id.
@@ -217,7 +222,9 @@ def log_training_run(
         for chart in result.charts.values():
             mlflow.log_artifact(str(chart), artifact_path="charts")
         artifacts = {MODEL_ARTIFACT: str(model_path)}
-        artifacts.update({f"{TF_ARTIFACT_PREFIX}{c}": str(p) for c, p in tf_paths.items()})
+        artifacts.update(
+            {f"{TF_ARTIFACT_PREFIX}{c}": str(p) for c, p in hashed_lookups(tf_paths).items()}
+        )
         info = mlflow.pyfunc.log_model(
             name=LINKAGE_MODEL,
             python_model=SplinkPairScorer(),
@@ -246,10 +253,20 @@ def log_training_run(
     )
 
 
+def hashed_lookups(tf_paths: dict[str, Path]) -> dict[str, Path]:
+    """Copies of the term-frequency lookups with every value hashed, written in a
+    ``hashed`` folder beside each: what the pyfunc model ships (see
+    :mod:`training.tf_lookups`)."""
+    return {
+        column: hashed_lookup_copy(path, column, path.parent / "hashed" / path.name)
+        for column, path in tf_paths.items()
+    }
+
+
 def log_evaluation(target: MlflowTarget, run_id: str, metrics: dict[str, float]) -> None:
     """Add evaluation metrics to an existing training run."""
     mlflow.set_tracking_uri(target.tracking_uri)
-    client = MlflowClient(target.tracking_uri)
+    client = tracking_client(target)
     for name, value in metrics.items():
         client.log_metric(run_id, name, value)
 
@@ -259,9 +276,11 @@ def log_evaluation_artifacts(
 ) -> None:
     """Attach evaluation files (charts, curves) to an existing training run.
 
-    Waterfall charts show the compared values of the pairs they explain: they go only
-    to artifacts, which sit beside the warehouse, never to parameters, tags or metrics.
+    Only value-free files and masked copies belong here: a waterfall chart shows the
+    compared values of the pair it explains, so the caller passes its masked copy
+    (:attr:`training.evaluation_charts.WorstPair.masked_chart_path`), or nothing under
+    ``mlflow.record_level_artifacts: none``.
     """
-    client = MlflowClient(target.tracking_uri)
+    client = tracking_client(target)
     for path in paths:
         client.log_artifact(run_id, str(path), artifact_path=artifact_path)

@@ -7,8 +7,10 @@ row's sequence number, run id, status, time, entry text and ``prev_hash``. Editi
 deleting or reordering a row breaks the chain at that row, which
 :func:`verify_ledger` reports. Truncating the newest rows leaves a valid chain, so
 every append also writes the new head (sequence number and hash) to a plain text file
-outside the warehouse (``head_file``), which :func:`verify_ledger` compares with the
-table.
+outside the warehouse (``head_file``, :mod:`linkage.audit.ledger_head`), which
+:func:`verify_ledger` compares with the table. The head is written after the row is
+committed, atomically; a head left behind by a kill or an unwritable folder is reported
+as such (a note, and repaired on request or by the next append), not as tampering.
 
 No function here updates or deletes a row: :func:`append_run` is the only writer.
 
@@ -33,6 +35,7 @@ from typing import Any
 
 import duckdb
 
+from linkage.audit.ledger_head import read_ledger_head, write_ledger_head
 from linkage.errors import MeldError
 from linkage.tables import LINKAGE_RUNS
 from linkage.warehouse import quote, table_exists
@@ -40,7 +43,8 @@ from linkage.warehouse import quote, table_exists
 logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
-STATUSES = ("succeeded", "failed")
+STATUSES = ("succeeded", "failed", "erased", "erasure_revoked")
+"""Run outcomes, and the two events `meld erase` records (no personal data: keyed hashes)."""
 
 _DDL = (
     f"CREATE TABLE IF NOT EXISTS {quote(LINKAGE_RUNS)} ("
@@ -97,11 +101,14 @@ class LedgerVerification:
         rows: Rows checked.
         problems: One sentence per broken link, naming the row; empty when intact.
         head_seq: Sequence number of the newest row (0 for an empty ledger).
+        notes: What is worth knowing but is no tampering: a head file behind the table
+            after a missed write (and whether it was repaired), or no head recorded.
     """
 
     rows: int
     head_seq: int
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -146,9 +153,12 @@ def append_run(
     Args:
         con: Warehouse connection.
         run_id: The orchestrator's run id.
-        status: ``succeeded`` or ``failed``.
+        status: One of :data:`STATUSES` (a run's outcome, or an erasure event).
         entry: The run's facts; stored as canonical JSON.
-        head_file: Text file the new head (``<seq> <row_hash>``) is appended to.
+        head_file: Text file that gets the new head (``<seq> <row_hash>``), replaced
+            atomically (:func:`write_ledger_head`) once the row is committed. When it
+            cannot be written the row stays and a warning says so: the head is then
+            behind the table, which :func:`verify_ledger` tells apart from tampering.
         recorded_at: When the row is written (default now, UTC).
 
     Returns:
@@ -182,9 +192,7 @@ def append_run(
         con.execute("ROLLBACK")
         raise
     if head_file is not None:
-        head_file.parent.mkdir(parents=True, exist_ok=True)
-        with head_file.open("a", encoding="utf-8") as out:
-            out.write(f"{seq} {digest}\n")
+        _write_head_after_commit(head_file, seq, digest)
     logger.info("ledger: run %s recorded as %s (row %d)", run_id, status, seq)
     return LedgerRow(seq, run_id, status, when, entry_text, prev, digest)
 
@@ -240,24 +248,80 @@ def previous_success(con: duckdb.DuckDBPyConnection, before_seq: int) -> LedgerR
     return earlier[-1] if earlier else None
 
 
-def _read_head(head_file: Path) -> tuple[int, str] | None:
-    lines = [ln.split() for ln in head_file.read_text(encoding="utf-8").splitlines()]
-    heads = [(int(parts[0]), parts[1]) for parts in lines if len(parts) == 2 and parts[0].isdigit()]
-    return heads[-1] if heads else None
+def _write_head_after_commit(head_file: Path, seq: int, digest: str) -> None:
+    """Write the head of a committed row; a failure is a warning, not a failed run: the
+    row is in the ledger, and the head left behind is told apart from tampering."""
+    try:
+        write_ledger_head(head_file, seq, digest)
+    except OSError as exc:
+        logger.warning(
+            "ledger: row %d is committed but its head could not be written to %s (%s); "
+            "`meld verify-ledger` reports the head as behind, and the next run that can "
+            "write there repairs it",
+            seq,
+            head_file,
+            exc.strerror or type(exc).__name__,
+        )
+
+
+def _check_head(
+    rows: list[LedgerRow], head_file: Path, problems: list[str], notes: list[str], repair: bool
+) -> None:
+    """Compare the table's newest row with the head file: equal; behind by rows that
+    chain from the head (a missed head write: a note, repaired when asked); or
+    anything else (rows removed or rewritten: a problem)."""
+    try:
+        head = read_ledger_head(head_file)
+    except OSError as exc:
+        notes.append(f"the head file {head_file} cannot be read ({exc.strerror}): not checked")
+        return
+    tip = rows[-1] if rows else None
+    if head is None:
+        if tip is not None:
+            notes.append(
+                f"no head recorded in {head_file}: the newest rows are not checked against "
+                "it; the next run writes it"
+            )
+        return
+    seq, digest = head
+    if tip is not None and tip.seq == seq and tip.row_hash == digest:
+        return
+    anchor = next((row for row in rows if row.seq == seq), None)
+    if tip is None or anchor is None or anchor.row_hash != digest:
+        problems.append(
+            f"the newest row is #{tip.seq if tip else 0} but {head_file} last recorded row "
+            f"#{seq} with hash {digest[:12]}...: rows were removed or rewritten"
+        )
+        return
+    if problems:  # the rows after the head do not chain: no missed write explains that
+        return
+    notes.append(
+        f"{head_file} records row #{seq}, {tip.seq - seq} row(s) behind the table; rows "
+        f"#{seq + 1} to #{tip.seq} chain correctly from it: a head write was missed (a run "
+        "killed, or the folder not writable, after its row was committed), not tampering"
+    )
+    if repair:
+        write_ledger_head(head_file, tip.seq, tip.row_hash)
+        notes.append(f"head repaired: {head_file} now records row #{tip.seq}")
+    else:
+        notes.append("the next run repairs the head, or `meld verify-ledger --repair-head` now")
 
 
 def verify_ledger(
-    con: duckdb.DuckDBPyConnection, head_file: Path | None = None
+    con: duckdb.DuckDBPyConnection, head_file: Path | None = None, *, repair_head: bool = False
 ) -> LedgerVerification:
     """Recompute every row's hash and check each row points at the one before.
 
     Args:
-        con: Warehouse connection.
-        head_file: The head file :func:`append_run` writes; when it exists, the newest
-            row must be the head it last recorded (catches deleted newest rows).
+        con: Warehouse connection (read-only is enough).
+        head_file: The head file :func:`append_run` writes; when it records a head, the
+            newest row must be that head (catches deleted newest rows), or come after it
+            with every row since chaining from it (a head write was missed: a note, not a
+            problem).
+        repair_head: Rewrite a head left behind by a missed write to the newest row.
 
     Returns:
-        The rows checked and a sentence per problem found.
+        The rows checked, a sentence per problem found and notes on the head file.
     """
     rows = ledger_rows(con)
     problems: list[str] = []
@@ -287,15 +351,8 @@ def verify_ledger(
                 "the row was edited"
             )
         expected_prev = row.row_hash
+    notes: list[str] = []
+    if head_file is not None:
+        _check_head(rows, head_file, problems, notes, repair_head)
     head_seq = rows[-1].seq if rows else 0
-    if head_file is not None and head_file.exists():
-        head = _read_head(head_file)
-        if head is not None:
-            seq, digest = head
-            tip = rows[-1] if rows else None
-            if tip is None or tip.seq != seq or tip.row_hash != digest:
-                problems.append(
-                    f"the newest row is #{head_seq} but {head_file} last recorded row #{seq} "
-                    f"with hash {digest[:12]}...: rows were removed or rewritten"
-                )
-    return LedgerVerification(rows=len(rows), head_seq=head_seq, problems=problems)
+    return LedgerVerification(rows=len(rows), head_seq=head_seq, problems=problems, notes=notes)

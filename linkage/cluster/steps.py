@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from linkage.atomic import transaction
 from linkage.audit.change_log import record_merge_evidence
 from linkage.cluster.graph_metrics import GraphMetricsSummary, customer_graph_metrics
 from linkage.cluster.overrides.clustering import OverriddenClustering, cluster_with_overrides
@@ -81,36 +82,37 @@ def build_customer_clusters(
         LookupError: No model has scored pairs in this warehouse.
     """
     stored = scoring_model(con)
-    clustered = cluster_with_overrides(
-        con,
-        records_table=CUSTOMER_RECORDS,
-        pairs_table=PAIRWISE_MATCHES,
-        threshold=stored.match_threshold,
-        out_table=PROVISIONAL_CLUSTERS,
-        csv_path=spec.overrides_csv,
-        published_clusters=CUSTOMER_CLUSTERS,
-        method=spec.method,
-    )
-    assignment = assign_stable_ids(
-        con,
-        groups_table=PROVISIONAL_CLUSTERS,
-        member_column="unique_id",
-        group_column="customer_id",
-        out_table=CUSTOMER_IDS_SCRATCH,
-        tables=CUSTOMER_ID_TABLES,
-        run_id=run_id,
-    )
-    _publish(con)
-    evidence = record_merge_evidence(
-        con, run_id=run_id, pairs_table=PAIRWISE_MATCHES, threshold=stored.match_threshold
-    )
-    graph = customer_graph_metrics(
-        con,
-        clusters_table=CUSTOMER_CLUSTERS,
-        pairs_table=PAIRWISE_MATCHES,
-        threshold=stored.match_threshold,
-        warn_cluster_size=spec.warn_cluster_size,
-    )
+    with transaction(con):  # customers, their ids, id history and evidence agree
+        clustered = cluster_with_overrides(
+            con,
+            records_table=CUSTOMER_RECORDS,
+            pairs_table=PAIRWISE_MATCHES,
+            threshold=stored.match_threshold,
+            out_table=PROVISIONAL_CLUSTERS,
+            csv_path=spec.overrides_csv,
+            published_clusters=CUSTOMER_CLUSTERS,
+            method=spec.method,
+        )
+        assignment = assign_stable_ids(
+            con,
+            groups_table=PROVISIONAL_CLUSTERS,
+            member_column="unique_id",
+            group_column="customer_id",
+            out_table=CUSTOMER_IDS_SCRATCH,
+            tables=CUSTOMER_ID_TABLES,
+            run_id=run_id,
+        )
+        _publish(con)
+        evidence = record_merge_evidence(
+            con, run_id=run_id, pairs_table=PAIRWISE_MATCHES, threshold=stored.match_threshold
+        )
+        graph = customer_graph_metrics(
+            con,
+            clusters_table=CUSTOMER_CLUSTERS,
+            pairs_table=PAIRWISE_MATCHES,
+            threshold=stored.match_threshold,
+            warn_cluster_size=spec.warn_cluster_size,
+        )
     sizes = con.execute(
         "SELECT customer_record_count, count(DISTINCT customer_id) "
         f"FROM {CUSTOMER_CLUSTERS} GROUP BY 1 ORDER BY 1"

@@ -15,6 +15,7 @@ from linkage.cluster.steps import ClusteringSpec
 from linkage.config.base import ENV_VAR_PATTERN, SOURCE_NAME_PATTERN, StrictModel
 from linkage.config.model import ModelConfig
 from linkage.config.paths import resolve_path
+from linkage.config.roles import RolesConfig
 from linkage.config.sections import (
     ClusteringConfig,
     EvaluationConfig,
@@ -66,6 +67,7 @@ class ProjectConfig(StrictModel):
     households: HouseholdConfig = HouseholdConfig()
     overrides: OverridesConfig = OverridesConfig()
     relationships: RelationshipsConfig = RelationshipsConfig()
+    roles: RolesConfig = RolesConfig()
     national_id_key_env: str = Field(
         default=DEFAULT_NATIONAL_ID_KEY_ENV,
         pattern=ENV_VAR_PATTERN,
@@ -84,6 +86,11 @@ class ProjectConfig(StrictModel):
         unknown = sorted(set(self.mastering.source_priority) - set(self.sources))
         if unknown:
             raise ValueError(f"mastering.source_priority names unknown source(s) {unknown}")
+        return self
+
+    @model_validator(mode="after")
+    def _roles_name_known_fields(self) -> ProjectConfig:
+        self.roles.check_fields(self.custom_fields)
         return self
 
     @model_validator(mode="after")

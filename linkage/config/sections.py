@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from linkage.config.base import StrictModel
+from linkage.config.base import Encoding, StrictModel, shown
 from linkage.model.vetoes import DEFAULT_LINK_VETOES, LINK_VETOES
 
 
@@ -20,6 +20,13 @@ class MlflowConfig(StrictModel):
     artifact_location: str = Field(
         default="",
         description="Folder for MLflow artifacts; default mlartifacts/ beside the store.",
+    )
+    record_level_artifacts: Literal["masked", "none"] = Field(
+        default="masked",
+        description="What MLflow gets of the charts and reports that show record values or "
+        "record ids (waterfall charts, comparison viewer, term-frequency charts, run "
+        "report): 'masked' logs a copy with every value masked, 'none' logs nothing. The "
+        "charts themselves stay under the artifacts folder beside the warehouse.",
     )
 
 
@@ -80,7 +87,7 @@ class ClusteringConfig(StrictModel):
         unknown = sorted(set(value) - set(LINK_VETOES))
         if unknown:
             raise ValueError(
-                f"unknown link veto(es) {unknown}; expected some of {sorted(LINK_VETOES)}"
+                f"unknown link veto(es) {shown(unknown)}; expected some of {sorted(LINK_VETOES)}"
             )
         return value
 
@@ -131,7 +138,8 @@ class MasteringConfig(StrictModel):
         unknown = sorted(set(value) - set(GOLDEN_FIELD_NAMES))
         if unknown:
             raise ValueError(
-                f"unknown golden field(s) {unknown}; expected some of {list(GOLDEN_FIELD_NAMES)}"
+                f"unknown golden field(s) {shown(unknown)}; "
+                f"expected some of {list(GOLDEN_FIELD_NAMES)}"
             )
         return value
 
@@ -170,7 +178,7 @@ class TableFileConfig(StrictModel):
         default_factory=dict, description="Meld column name to the file's column name."
     )
     delimiter: str | None = Field(default=None, max_length=1)
-    encoding: Literal["utf-8", "latin-1", "windows-1252"] = "utf-8"
+    encoding: Encoding = "utf-8"
 
 
 class RelationshipsConfig(StrictModel):

@@ -13,7 +13,9 @@ from linkage.config.base import (
     CUSTOM_FIELD_PATTERN,
     ENV_VAR_PATTERN,
     ISO_COUNTRY_PATTERN,
+    Encoding,
     StrictModel,
+    shown,
 )
 from linkage.ingest.raw_tables import LINEAGE_COLUMNS
 
@@ -124,7 +126,7 @@ class QualityConfig(StrictModel):
     def _known_fields(cls, value: dict[str, FieldQualityRule]) -> dict[str, FieldQualityRule]:
         unknown = sorted(set(value) - set(CANONICAL_FIELDS) - {"*"})
         if unknown:
-            raise ValueError(f"unknown canonical field(s) {unknown}")
+            raise ValueError(f"unknown canonical field(s) {shown(unknown)}")
         return value
 
 
@@ -143,8 +145,10 @@ class SourceConfig(StrictModel):
         description="ISO country for phone numbers without a country code.",
     )
     delimiter: str | None = Field(default=None, max_length=1, description="CSV delimiter.")
-    encoding: Literal["utf-8", "latin-1", "windows-1252"] = Field(
-        default="utf-8", description="Text encoding of CSV and JSON Lines files."
+    encoding: Encoding = Field(
+        default="utf-8",
+        description="Text encoding of CSV and JSON Lines files: any name Python's codecs "
+        "know (utf-8, windows-1252, iso-8859-15, utf-16, ...).",
     )
     fields: dict[str, FieldMapping] = Field(min_length=1)
     required_fields: list[str] = Field(
@@ -167,16 +171,16 @@ class SourceConfig(StrictModel):
         for name, column in value.items():
             if not re.fullmatch(CUSTOM_FIELD_PATTERN, name):
                 raise ValueError(
-                    f"custom field name {name!r} must match {CUSTOM_FIELD_PATTERN} "
+                    f"custom field name {shown(name)} must match {CUSTOM_FIELD_PATTERN} "
                     "(lower_snake_case, at most 40 characters)"
                 )
             if name in RESERVED_FIELD_NAMES or name.startswith(RESERVED_FIELD_PREFIXES):
                 raise ValueError(
-                    f"custom field name {name!r} clashes with a canonical field or a column "
+                    f"custom field name {shown(name)} clashes with a canonical field or a column "
                     "Meld adds; choose another name"
                 )
             if not isinstance(column, str) or not column:
-                raise ValueError(f"custom field {name!r}: give the source column's name")
+                raise ValueError(f"custom field {shown(name)}: give the source column's name")
         return value
 
     @model_validator(mode="after")
@@ -185,10 +189,10 @@ class SourceConfig(StrictModel):
             raise ValueError("give exactly one of 'path' (files) or 'database'")
         unmapped = sorted(set(self.required_fields) - set(self.fields))
         if unmapped:
-            raise ValueError(f"required_fields {unmapped} are not mapped in 'fields'")
+            raise ValueError(f"required_fields {shown(unmapped)} are not mapped in 'fields'")
         unknown = sorted(set(self.quality) - set(CANONICAL_FIELDS) - {"*"})
         if unknown:
-            raise ValueError(f"quality: unknown canonical field(s) {unknown}")
+            raise ValueError(f"quality: unknown canonical field(s) {shown(unknown)}")
         return self
 
     def quality_rule(self, field: str, project: QualityConfig) -> FieldQualityRule | None:
@@ -216,7 +220,8 @@ class SourceConfig(StrictModel):
         unknown = sorted(set(value) - set(CANONICAL_FIELDS))
         if unknown:
             raise ValueError(
-                f"unknown canonical field(s) {unknown}; expected some of {list(CANONICAL_FIELDS)}"
+                f"unknown canonical field(s) {shown(unknown)}; "
+                f"expected some of {list(CANONICAL_FIELDS)}"
             )
         return value
 

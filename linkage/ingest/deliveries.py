@@ -41,6 +41,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from linkage.atomic import transaction
+from linkage.errors import missing_columns_text
 from linkage.ingest.landing import matching_files
 from linkage.ingest.raw_tables import (
     LINEAGE_COLUMNS,
@@ -51,9 +53,11 @@ from linkage.ingest.raw_tables import (
     refresh_current,
     write_delivery,
 )
+from linkage.ingest.readers.column_types import check_column_types
 from linkage.ingest.readers.database import DatabaseSpec, read_database
 from linkage.ingest.readers.delivery import SourceError
 from linkage.ingest.readers.files import SUPPORTED_SUFFIXES, read_file
+from linkage.privacy.deny_list import record_refusals, refuse_erased_rows
 from linkage.tables import SOURCE_DELIVERIES, raw_history_table, raw_table
 from linkage.warehouse import quote, row_count, table_columns, table_exists
 
@@ -78,6 +82,8 @@ class RawLoadResult:
     history_rows: int = 0
     new_files: tuple[SourceFile, ...] = field(default=())
     skipped_files: tuple[SourceFile, ...] = field(default=())
+    refused_by_erasure: int = 0
+    """Rows of the new deliveries refused because an erasure denies them."""
 
 
 def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -137,13 +143,13 @@ def _check_columns(
             f"source '{source_system}', {where}: column(s) {clashes} clash with "
             "Meld's lineage columns; rename them in the source"
         )
-    wanted = {"id_column": id_column, **mapped_columns}
-    for key, column in wanted.items():
-        if column not in columns:
-            raise SourceError(
-                f"source '{source_system}', {where}: column '{column}' "
-                f"(config key {key}) not found; the source has columns {columns}"
-            )
+    # The columns found are counted, never listed: without its header row, a file has
+    # its first record where the names should be.
+    missing = missing_columns_text(
+        {"id_column": id_column, **mapped_columns}, columns, what="the delivery"
+    )
+    if missing:
+        raise SourceError(f"source '{source_system}', {where}: {missing}")
 
 
 def _hash_columns(table: pa.Table, transforms: dict[str, Callable[[str], str]]) -> pa.Table:
@@ -213,6 +219,11 @@ def _check_pending(
         )
         if item.delivery.table.num_rows == 0:
             raise SourceError(f"source '{source_system}', {where}: no data rows")
+        check_column_types(
+            item.delivery.source_types,
+            {"id_column": id_column, **mapped_columns},
+            where=f"source '{source_system}', {where}",
+        )
         if column_transforms:
             item.delivery = replace(
                 item.delivery, table=_hash_columns(item.delivery.table, column_transforms)
@@ -264,11 +275,12 @@ def _write_pending(
 
 def _forget_source(con: duckdb.DuckDBPyConnection, source_system: str) -> None:
     """Without a history table nothing was kept: start the source afresh."""
-    con.execute(f"DROP TABLE IF EXISTS {quote(raw_table(source_system))}")
-    if table_exists(con, SOURCE_DELIVERIES):
-        con.execute(
-            f"DELETE FROM {quote(SOURCE_DELIVERIES)} WHERE source_system = ?", [source_system]
-        )
+    with transaction(con):
+        con.execute(f"DROP TABLE IF EXISTS {quote(raw_table(source_system))}")
+        if table_exists(con, SOURCE_DELIVERIES):
+            con.execute(
+                f"DELETE FROM {quote(SOURCE_DELIVERIES)} WHERE source_system = ?", [source_system]
+            )
 
 
 def load_raw_source(
@@ -324,9 +336,17 @@ def load_raw_source(
         known=_loaded_fingerprints(con, source_system),
     )
     _check_pending(pending, source_system, id_column, mapped_columns, column_transforms)
+    refusals = refuse_erased_rows(
+        con,
+        pending,
+        source_system=source_system,
+        id_column=id_column,
+        mapped_columns=mapped_columns,
+    )
     loaded = _write_pending(
         con, pending, source_system=source_system, id_column=id_column, run_id=run_id
     )
+    refused = record_refusals(con, source_system, refusals, run_id=run_id)
     if skipped:
         logger.info(
             "source %s: %d delivery(ies) already loaded, skipped", source_system, len(skipped)
@@ -339,4 +359,5 @@ def load_raw_source(
         history_rows=row_count(con, history),
         new_files=tuple(loaded),
         skipped_files=tuple(skipped),
+        refused_by_erasure=refused,
     )

@@ -2,7 +2,9 @@
 
 - ``raw_history_<source>``: every version of every record ever delivered; a delivery
   appends its new and changed records (a record re-delivered unchanged adds nothing);
-- ``raw_<source>``: each id's rows from its newest delivery, plus rows with no id;
+- ``raw_<source>``: each id's rows from its newest delivery, plus rows with no id (each
+  kept once, from the delivery it first came in: a row without an id re-delivered
+  unchanged adds nothing, so it is not quarantined again);
 - ``source_deliveries``: one row per delivery, with its counts of new, changed and
   unchanged records.
 
@@ -46,6 +48,7 @@ __all__ = [
     "SourceFile",
     "ensure_tables",
     "next_delivery_seq",
+    "no_id_content_key",
     "refresh_current",
     "write_delivery",
 ]
@@ -245,44 +248,69 @@ def _create_delivery_table(
 
 
 def _create_current_versions(con: duckdb.DuckDBPyConnection, source_system: str) -> None:
-    """``__meld_current``: the single current version of each id already known, to tell
-    new, changed and unchanged records apart."""
+    """``__meld_current``: each id already known, with how many current rows it has and
+    a fingerprint of their hashes (a sum, so their order does not matter), to tell new,
+    changed and unchanged records apart."""
     current = raw_table(source_system)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE __meld_current AS "
-        "SELECT source_record_id, any_value(record_hash) AS record_hash "
+        f"SELECT source_record_id, count(*) AS copies, {_HASH_SUM} AS hash_sum "
         f"FROM {quote(current)} WHERE source_record_id IS NOT NULL "
-        "GROUP BY source_record_id HAVING count(*) = 1"
+        "GROUP BY source_record_id"
         if table_exists(con, current)
         else "CREATE OR REPLACE TEMP TABLE __meld_current "
-        "(source_record_id VARCHAR, record_hash VARCHAR)"
+        "(source_record_id VARCHAR, copies BIGINT, hash_sum HUGEINT)"
+    )
+
+
+_HASH_SUM = "sum(hash(record_hash)::HUGEINT)"
+_DELIVERY_BY_ID = (
+    "WITH ids AS (SELECT source_record_id, count(*) AS copies, "
+    f"{_HASH_SUM} AS hash_sum FROM __meld_delivery "
+    "WHERE source_record_id IS NOT NULL GROUP BY source_record_id), "
+    "d AS (SELECT m.*, ids.copies AS __copies, ids.hash_sum AS __hash_sum "
+    "FROM __meld_delivery AS m LEFT JOIN ids ON ids.source_record_id = m.source_record_id) "
+)
+"""The delivery's rows, each with its id's row count and hash fingerprint."""
+_UNCHANGED = "(c.copies = d.__copies AND c.hash_sum = d.__hash_sum)"
+"""A record whose rows (one, or several repeating its id) are the current ones."""
+
+
+def no_id_content_key(prefix: str = "") -> str:
+    """SQL for what makes a row without an id the same row in another delivery: its
+    values, its load problem and the problem's detail (a malformed row's raw text)
+    without the line it was on. ``prefix`` qualifies the columns (``"d."``)."""
+    return (
+        f"md5(concat_ws('|', {prefix}record_hash, coalesce({prefix}load_problem, ''), "
+        f"coalesce(regexp_replace({prefix}load_problem_detail, '^line [^:]*: ', ''), '')))"
     )
 
 
 def _count_changes(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
-    """New, changed and unchanged records of the delivery."""
+    """Rows of new, changed and unchanged records in the delivery."""
     return con.execute(
-        "WITH d AS (SELECT *, count(*) OVER (PARTITION BY source_record_id) AS copies "
-        "FROM __meld_delivery) "
-        "SELECT "
+        _DELIVERY_BY_ID + "SELECT "
         "count(*) FILTER (WHERE d.source_record_id IS NOT NULL AND c.source_record_id IS NULL), "
-        "count(*) FILTER (WHERE c.record_hash IS DISTINCT FROM d.record_hash "
-        "AND c.source_record_id IS NOT NULL), "
-        "count(*) FILTER (WHERE c.record_hash = d.record_hash AND d.copies = 1) "
+        f"count(*) FILTER (WHERE c.source_record_id IS NOT NULL AND NOT {_UNCHANGED}), "
+        f"count(*) FILTER (WHERE c.source_record_id IS NOT NULL AND {_UNCHANGED}) "
         "FROM d LEFT JOIN __meld_current AS c ON c.source_record_id = d.source_record_id"
     ).fetchall()[0]
 
 
 def _append_to_history(con: duckdb.DuckDBPyConnection, history: str) -> None:
-    """Append the delivery's rows that are new or changed, have no id, or repeat an id."""
+    """Append the delivery's new and changed records, and its rows without an id that
+    no earlier delivery had (by :func:`no_id_content_key`): a row without an id, or a
+    record that repeats its id, is kept once, from the delivery it first came in."""
     con.execute(
         f"INSERT INTO {quote(history)} BY NAME "
-        "WITH d AS (SELECT *, count(*) OVER (PARTITION BY source_record_id) AS copies "
-        "FROM __meld_delivery) "
-        "SELECT d.* EXCLUDE (copies) FROM d LEFT JOIN __meld_current AS c "
+        + _DELIVERY_BY_ID
+        + f", seen AS (SELECT DISTINCT {no_id_content_key()} AS content_key "
+        f"FROM {quote(history)} WHERE source_record_id IS NULL) "
+        "SELECT d.* EXCLUDE (__copies, __hash_sum) FROM d LEFT JOIN __meld_current AS c "
         "ON c.source_record_id = d.source_record_id "
-        "WHERE d.source_record_id IS NULL OR d.copies > 1 "
-        "OR c.record_hash IS DISTINCT FROM d.record_hash"
+        "WHERE CASE WHEN d.source_record_id IS NULL "
+        f"THEN {no_id_content_key('d.')} NOT IN (SELECT content_key FROM seen) "
+        f"ELSE c.source_record_id IS NULL OR NOT {_UNCHANGED} END"
     )
 
 

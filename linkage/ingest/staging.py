@@ -36,6 +36,7 @@ from typing import Any
 
 import duckdb
 
+from linkage.atomic import transaction
 from linkage.canonical import CANONICAL_FIELDS, IDENTIFIER_FIELDS, STAGED_COLUMNS, staged_columns
 from linkage.ingest.field_parts import (
     address_parts,
@@ -418,9 +419,10 @@ def _write_outputs(
     staged = staged_table(source_system)
     quarantine = quarantine_table(source_system)
     quality = quality_issues_table(source_system)
-    write_quarantine(con, base, raw, quarantine, required_fields)
-    _write_staged(con, base, quarantine, staged, custom_fields)
-    write_quality_issues(con, base, raw, quarantine, quality, columns, max_field_length)
+    with transaction(con):  # the three tables of a source agree, whatever kills the run
+        write_quarantine(con, base, raw, quarantine, required_fields)
+        _write_staged(con, base, quarantine, staged, custom_fields)
+        write_quality_issues(con, base, raw, quarantine, quality, columns, max_field_length)
 
     reasons = dict(
         con.execute(

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from linkage.atomic import transaction
 from linkage.canonical import MATCHING_COLUMNS
 from linkage.warehouse import quote, row_count
 
@@ -324,10 +325,11 @@ def build_golden_customers(
     started = time.perf_counter()
     _create_base(con, records_table, clusters_table, priority)
     try:
-        _create_golden_table(con, out_table, chosen)
+        with transaction(con):  # the customers and the rules that chose their values
+            _create_golden_table(con, out_table, chosen)
+            _write_rules(con, out_table, chosen, priority)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_BASE}")
-    _write_rules(con, out_table, chosen, priority)
     customers = row_count(con, out_table)
     logger.info(
         "%d golden customers in %s (%.1fs), rules %s",

@@ -34,9 +34,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from linkage.atomic import transaction
+from linkage.errors import missing_columns_text
 from linkage.ingest.deliveries import find_source_files
 from linkage.ingest.readers.delivery import SourceError
 from linkage.ingest.readers.files import read_file
+from linkage.privacy.deny_list import unlink_denied_records
 from linkage.tables import (
     CUSTOMER_CLUSTERS,
     CUSTOMER_GRAPH,
@@ -46,7 +49,7 @@ from linkage.tables import (
     ORDERS,
     PRODUCTS,
 )
-from linkage.warehouse import quote, table_exists
+from linkage.warehouse import quote, table_columns, table_exists
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +127,11 @@ def load_related_file(
         _split_readable(con, table, schema)
     finally:
         con.unregister("__meld_related")
+    if {"buyer_source", "buyer_record_id"} <= set(table_columns(con, table)):
+        # An erased buyer stays erased: the order keeps its amount, not its buyer.
+        unlink_denied_records(
+            con, table, source_column="buyer_source", record_column="buyer_record_id"
+        )
     rows = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0]
     rejected = con.execute(f"SELECT count(*) FROM {quote(table + '_rejects')}").fetchall()[0][0]
     if rejected:
@@ -147,18 +155,22 @@ def _read_related(
     """
     delivery = read_file(path, source_system=table, delimiter=delimiter, encoding=encoding)
     found = delivery.table.column_names
+    required = {
+        f"relationships.{table}.columns.{name}": columns.get(name, name)
+        for name in schema
+        if name not in optional
+    }
+    # Counted, not listed: without its header row, a file has a record there.
+    missing = missing_columns_text(required, found, max_listed=1)
+    if missing:
+        raise SourceError(f"'{table}', file '{path}': {missing}")
     selected = {}
     for name in schema:
         column = columns.get(name, name)
         if column in found:
             selected[name] = delivery.table.column(column)
-        elif name in optional:
+        else:  # optional, as every required column is there
             selected[name] = pa.nulls(delivery.table.num_rows, type=pa.string())
-        else:
-            raise SourceError(
-                f"'{table}', file '{path}': column '{column}' (for {name}) not found; "
-                f"the file has columns {found}"
-            )
     selected["__file"] = pa.array([str(path)] * delivery.table.num_rows, type=pa.string())
     selected["__row"] = pa.array(delivery.row_numbers, type=pa.int64())
     selected["__problem"] = pa.array(delivery.problems, type=pa.string())
@@ -182,19 +194,21 @@ def _split_readable(con: duckdb.DuckDBPyConnection, table: str, schema: dict[str
     )
     key = quote(next(iter(schema)))
     bad = f"__problem IS NOT NULL OR nullif(trim({key}), '') IS NULL OR {failed}"
-    con.execute(
-        f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT {casts}, __file AS source_file, "
-        f"__row AS source_row_number FROM __meld_related WHERE NOT ({bad})"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TABLE {quote(table + '_rejects')} AS SELECT __file AS source_file, "
-        f"__row AS source_row_number, CASE WHEN __problem IS NOT NULL THEN __problem "
-        f"WHEN nullif(trim({key}), '') IS NULL THEN 'missing_key' "
-        "ELSE 'unreadable_value' END AS reason, "
-        f"to_json(struct_pack({', '.join(f'{quote(c)} := {quote(c)}' for c in schema)}))"
-        "::VARCHAR AS raw_values "
-        f"FROM __meld_related WHERE {bad}"
-    )
+    with transaction(con):  # the rows read and the rows rejected, from the same files
+        con.execute(
+            f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT {casts}, __file AS source_file, "
+            f"__row AS source_row_number FROM __meld_related WHERE NOT ({bad})"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TABLE {quote(table + '_rejects')} AS SELECT "
+            "__file AS source_file, "
+            f"__row AS source_row_number, CASE WHEN __problem IS NOT NULL THEN __problem "
+            f"WHEN nullif(trim({key}), '') IS NULL THEN 'missing_key' "
+            "ELSE 'unreadable_value' END AS reason, "
+            f"to_json(struct_pack({', '.join(f'{quote(c)} := {quote(c)}' for c in schema)}))"
+            "::VARCHAR AS raw_values "
+            f"FROM __meld_related WHERE {bad}"
+        )
 
 
 def build_customer_orders(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from linkage.atomic import transaction
 from linkage.cluster.stable_ids.assign import assign_stable_ids
 from linkage.cluster.stable_ids.matching import IdAssignment
 from linkage.cluster.stable_ids.tables import HOUSEHOLD_ID_TABLES
@@ -125,28 +126,29 @@ def master_households(
     (see :func:`linkage.master.households.build_household_groups`), with household ids
     stable across runs (``household_id_history``). Disabled households leave both tables
     empty."""
-    if not spec.enabled:
-        _empty_household_tables(con)
-        return HouseholdOutcome(groups=None, assignment=None)
-    groups = build_household_groups(
-        con,
-        golden_table=GOLDEN_CUSTOMERS,
-        records_table=CUSTOMER_RECORDS,
-        out_table=HOUSEHOLD_GROUPS_SCRATCH,
-        match_on=spec.match_on,
-        max_customers=spec.max_customers,
-    )
-    assignment = assign_stable_ids(
-        con,
-        groups_table=HOUSEHOLD_GROUPS_SCRATCH,
-        member_column="customer_id",
-        group_column="household_key",
-        out_table=HOUSEHOLD_IDS_SCRATCH,
-        tables=HOUSEHOLD_ID_TABLES,
-        run_id=run_id,
-    )
-    _publish_households(con)
-    return HouseholdOutcome(groups=groups, assignment=assignment)
+    with transaction(con):  # households, their ids and history agree
+        if not spec.enabled:
+            _empty_household_tables(con)
+            return HouseholdOutcome(groups=None, assignment=None)
+        groups = build_household_groups(
+            con,
+            golden_table=GOLDEN_CUSTOMERS,
+            records_table=CUSTOMER_RECORDS,
+            out_table=HOUSEHOLD_GROUPS_SCRATCH,
+            match_on=spec.match_on,
+            max_customers=spec.max_customers,
+        )
+        assignment = assign_stable_ids(
+            con,
+            groups_table=HOUSEHOLD_GROUPS_SCRATCH,
+            member_column="customer_id",
+            group_column="household_key",
+            out_table=HOUSEHOLD_IDS_SCRATCH,
+            tables=HOUSEHOLD_ID_TABLES,
+            run_id=run_id,
+        )
+        _publish_households(con)
+        return HouseholdOutcome(groups=groups, assignment=assignment)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ import duckdb
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from linkage.atomic import transaction
 from linkage.ingest.quality.masking import mask_value
 from linkage.model.blocking import BLOCKING_KEYS
 from linkage.model.comparison_limit import (
@@ -357,8 +358,6 @@ def _create(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str])
 
 
 def _write_tables(con: duckdb.DuckDBPyConnection, analysis: BlockingAnalysis) -> None:
-    _create(con, BLOCKING_ANALYSIS, ANALYSIS_COLUMNS)
-    _create(con, BLOCKING_LARGEST_BLOCKS, BLOCK_COLUMNS)
     true_pairs = analysis.true_pairs
     rule_rows = [
         [
@@ -379,19 +378,23 @@ def _write_tables(con: duckdb.DuckDBPyConnection, analysis: BlockingAnalysis) ->
         ]
         for r in analysis.rules
     ]
-    con.executemany(
-        f"INSERT INTO {quote(BLOCKING_ANALYSIS)} VALUES ({', '.join('?' * len(ANALYSIS_COLUMNS))})",
-        rule_rows,
-    )
-    if analysis.largest_blocks:
+    block_rows = [
+        [b.rule_number, b.rule, b.rank, b.key_hash, b.key_masked, b.records, b.comparisons]
+        for b in analysis.largest_blocks
+    ]
+    with transaction(con):  # both tables, filled, or the previous ones
+        _create(con, BLOCKING_ANALYSIS, ANALYSIS_COLUMNS)
+        _create(con, BLOCKING_LARGEST_BLOCKS, BLOCK_COLUMNS)
+        placeholders = ", ".join("?" * len(ANALYSIS_COLUMNS))
         con.executemany(
-            f"INSERT INTO {quote(BLOCKING_LARGEST_BLOCKS)} "
-            f"VALUES ({', '.join('?' * len(BLOCK_COLUMNS))})",
-            [
-                [b.rule_number, b.rule, b.rank, b.key_hash, b.key_masked, b.records, b.comparisons]
-                for b in analysis.largest_blocks
-            ],
+            f"INSERT INTO {quote(BLOCKING_ANALYSIS)} VALUES ({placeholders})", rule_rows
         )
+        if block_rows:
+            con.executemany(
+                f"INSERT INTO {quote(BLOCKING_LARGEST_BLOCKS)} "
+                f"VALUES ({', '.join('?' * len(BLOCK_COLUMNS))})",
+                block_rows,
+            )
 
 
 def analysed_rule_comparisons(con: duckdb.DuckDBPyConnection) -> list[RuleComparisons]:
@@ -466,8 +469,12 @@ def measure_candidate_reach(
         con, records_table, candidates, truth_table, labels_table, label_threshold
     )
     shares = [count / true_pairs if true_pairs else None for count in alone]
-    con.executemany(
-        f"UPDATE {BLOCKING_RULE_CANDIDATES} SET true_pair_reach = ? WHERE rule_keys = ?",
-        [(share, json.dumps(list(rule))) for share, rule in zip(shares, candidates, strict=True)],
-    )
+    with transaction(con):  # executemany commits row by row
+        con.executemany(
+            f"UPDATE {BLOCKING_RULE_CANDIDATES} SET true_pair_reach = ? WHERE rule_keys = ?",
+            [
+                (share, json.dumps(list(rule)))
+                for share, rule in zip(shares, candidates, strict=True)
+            ],
+        )
     return shares

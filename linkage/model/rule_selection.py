@@ -46,6 +46,7 @@ from typing import Any
 import duckdb
 from splink import DuckDBAPI
 
+from linkage.atomic import transaction
 from linkage.model.blocking import describe
 from linkage.model.comparison_limit import comparisons_alone, to_blocking_rule
 from linkage.tables import BLOCKING_RULE_CANDIDATES
@@ -316,7 +317,6 @@ def write_rule_choice(con: duckdb.DuckDBPyConnection, choice: RuleChoice) -> Non
     """Replace ``blocking_rule_candidates`` with the candidates of ``choice``, chosen
     rules first in their order."""
     definition = ", ".join(f"{quote(c)} {kind}" for c, kind in CANDIDATE_COLUMNS.items())
-    con.execute(f"CREATE OR REPLACE TABLE {BLOCKING_RULE_CANDIDATES} ({definition})")
     ordered = sorted(
         choice.candidates,
         key=lambda c: (c.chosen_order is None, c.chosen_order or 0, -(c.estimated_reach or 0)),
@@ -333,10 +333,12 @@ def write_rule_choice(con: duckdb.DuckDBPyConnection, choice: RuleChoice) -> Non
         )
         for c in ordered
     ]
-    if rows:
-        con.executemany(
-            f"INSERT INTO {BLOCKING_RULE_CANDIDATES} VALUES (?, ?, ?, ?, ?, ?, ?)", rows
-        )
+    with transaction(con):  # never an empty or half-filled table in place of the last one
+        con.execute(f"CREATE OR REPLACE TABLE {BLOCKING_RULE_CANDIDATES} ({definition})")
+        if rows:
+            con.executemany(
+                f"INSERT INTO {BLOCKING_RULE_CANDIDATES} VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
 
 
 def chosen_rules(con: duckdb.DuckDBPyConnection) -> list[Rule] | None:

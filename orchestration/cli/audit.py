@@ -26,8 +26,9 @@ import duckdb
 from linkage.audit.change_log import run_changes
 from linkage.audit.ledger import LedgerError, LedgerRow, find_run, ledger_rows, verify_ledger
 from linkage.config import ProjectConfig, config_path_from_env, load_project
-from linkage.tables import LEDGER_HEAD_FILE
-from linkage.warehouse import open_warehouse
+from linkage.tables import LEDGER_HEAD_FILE, PUBLISHED_SNAPSHOT
+from linkage.warehouse import table_exists
+from orchestration.cli.warehouse import read_warehouse, say
 
 MOVES_SHOWN = 20
 HEADLINE_METRICS = ("pairwise_f1", "cluster_f1", "label_pairwise_f1")
@@ -55,6 +56,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     diff.add_argument("run_b", help="the later run")
     diff.set_defaults(handler=_diff)
     verify = _add(commands, "verify-ledger", "check the ledger's hash chain for tampering")
+    verify.add_argument(
+        "--repair-head",
+        action="store_true",
+        help="when a head write was missed (the head file is behind an intact chain), "
+        "rewrite the head file to the newest row",
+    )
     verify.set_defaults(handler=_verify)
     reproduce = _add(
         commands, "reproduce", "re-run a run's scoring and clustering and compare customers"
@@ -98,7 +105,7 @@ def _runs(args: argparse.Namespace) -> int:
     project = _project(args)
     if project is None:
         return 1
-    with open_warehouse(project.warehouse, read_only=True) as con:
+    with read_warehouse(project.warehouse) as con:
         rows = ledger_rows(con)[-args.limit :] if args.limit > 0 else ledger_rows(con)
     if args.json:
         _print_json([_summary(row) for row in rows])
@@ -160,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     project = _project(args)
     if project is None:
         return 1
-    with open_warehouse(project.warehouse, read_only=True) as con:
+    with read_warehouse(project.warehouse) as con:
         try:
             row = find_run(con, args.run)
         except LedgerError as exc:
@@ -316,7 +323,7 @@ def _diff(args: argparse.Namespace) -> int:
     project = _project(args)
     if project is None:
         return 1
-    with open_warehouse(project.warehouse, read_only=True) as con:
+    with read_warehouse(project.warehouse) as con:
         try:
             a, b = find_run(con, args.run_a), find_run(con, args.run_b)
         except LedgerError as exc:
@@ -364,16 +371,30 @@ def _verify(args: argparse.Namespace) -> int:
     if project is None:
         return 1
     head = project.artifacts / LEDGER_HEAD_FILE
-    with open_warehouse(project.warehouse, read_only=True) as con:
-        result = verify_ledger(con, head_file=head)
+    notes: list[str] = []
+    with read_warehouse(project.warehouse) as con:
+        if table_exists(con, PUBLISHED_SNAPSHOT):
+            # A run is writing: the live head may be ahead of the snapshot's rows.
+            notes.append("read the published snapshot: the head file was not compared")
+            result = verify_ledger(con)
+        else:
+            result = verify_ledger(con, head_file=head, repair_head=args.repair_head)
+    notes += list(result.notes)
     if args.json:
-        _print_json({"ok": result.ok, "rows": result.rows, "problems": result.problems})
-    elif result.ok:
-        print(f"ledger intact: {result.rows} rows, hash chain and head file ({head}) agree")
-    else:
+        _print_json(
+            {"ok": result.ok, "rows": result.rows, "problems": result.problems, "notes": notes}
+        )
+        return 0 if result.ok else 1
+    if not result.ok:
         print(f"ledger BROKEN: {len(result.problems)} problem(s) in {result.rows} rows")
         for problem in result.problems:
             print(f"  {problem}")
+    elif notes:
+        print(f"ledger intact: {result.rows} rows, hash chain verified")
+    else:
+        print(f"ledger intact: {result.rows} rows, hash chain and head file ({head}) agree")
+    for note in notes:
+        print(f"  note: {note}")
     return 0 if result.ok else 1
 
 
@@ -385,7 +406,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         return 1
     try:
         outcome = reproduce_run(
-            project, args.run, keep_folder=args.keep, from_files=args.from_files
+            project, args.run, keep_folder=args.keep, from_files=args.from_files, notice=say
         )
     except LedgerError as exc:
         print(str(exc), file=sys.stderr)

@@ -1,8 +1,11 @@
 """``meld customer``: print the single customer view of one customer.
 
 The customer is found by its id, a source record (``<source>:<id>``), an e-mail or a
-phone number in any format. ``--mask`` shows personal values only by their shape, for
-viewers whose role does not allow the values themselves.
+phone number in any format, as a role sees it (``--role``, ``MELD_ROLE``, else the
+config's default role, the least privileged): fields the role does not see are left
+out, masked ones shown reduced, and a role cannot look customers up by a field it does
+not see. ``--mask`` also masks what the role sees in clear. The warehouse is opened
+read-only.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import duckdb
-
 from linkage.config import config_path_from_env, load_project
-from linkage.master.customer_view import CustomerProfile, customer_profile, find_customers
+from linkage.master.customer_view import CustomerProfile
+from linkage.privacy.role_reads import find_customers_as, role_customer_profile
 from linkage.tables import CUSTOMER_360
 from linkage.warehouse import table_exists
+from orchestration.cli.roles import add_role_arguments, chosen_role, print_role_note
+from orchestration.cli.warehouse import read_warehouse
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -29,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("query", help="customer id, <source>:<record id>, e-mail or phone")
     parser.add_argument("--config", help="project config (default: $MELD_CONFIG)")
-    parser.add_argument("--mask", action="store_true", help="mask personal values")
+    add_role_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=_customer)
 
@@ -49,6 +53,8 @@ def _plain(value: Any) -> Any:
 def _format(profile: CustomerProfile) -> str:
     g = profile.golden
     name = " ".join(str(p) for p in (g.get("first_name"), g.get("last_name")) if p)
+    if not name and "first_name" not in g and "last_name" not in g:
+        name = "(name hidden)"
     lines = [f"Customer {profile.customer_id}: {name or '(no name)'}"]
     for label, key in (
         ("born", "date_of_birth"),
@@ -113,21 +119,20 @@ def _format(profile: CustomerProfile) -> str:
 
 def _customer(args: argparse.Namespace) -> int:
     project = load_project(args.config or config_path_from_env())
+    role = chosen_role(project, args)
     if not project.warehouse.exists():
         print(f"no warehouse yet at {project.warehouse}: run `make demo` first", file=sys.stderr)
         return 1
-    con = duckdb.connect(str(project.warehouse), read_only=True)
-    try:
+    with read_warehouse(project.warehouse) as con:
         if not table_exists(con, CUSTOMER_360):
             print("customer_360 is not built yet: materialize the pipeline", file=sys.stderr)
             return 1
-        found = find_customers(con, args.query)
+        found = find_customers_as(con, role, args.query)
         if not found:
             print(f"no customer matches {args.query!r}", file=sys.stderr)
             return 1
-        profiles = [customer_profile(con, cid, mask=args.mask) for cid in found]
-    finally:
-        con.close()
+        profiles = [role_customer_profile(con, role, cid) for cid in found]
+    print_role_note(project, role)
     if args.json:
         print(json.dumps([_plain(p.__dict__) for p in profiles if p], indent=2, ensure_ascii=False))
     else:

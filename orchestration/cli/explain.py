@@ -8,14 +8,18 @@ refused link; it writes Splink's waterfall chart of the pair as an offline HTML 
 customer's records, the links that hold it together (the maximum-weight spanning tree,
 and the bridges), the must-links that hold records in, and the id's history.
 
-``--mask`` shows personal values and record ids only by their shape (the chart then
-holds weights only); ``--json`` prints JSON. The warehouse is opened read-only.
+Both show values and record ids as a role sees them (``--role``, ``MELD_ROLE``, else
+the config's default role, the least privileged; see :mod:`orchestration.cli.roles`):
+fields the role does not see are left out, masked ones reduced, and the chart holds
+weights only unless the role sees every value in clear. ``--mask`` also masks what the
+role sees in clear. ``--json`` prints JSON. The warehouse is opened read-only.
 
 Examples:
     ```sh
     meld explain crm_contacts:C0000069 webshop_accounts:WS-a34bdb2f4f
+    meld explain crm_contacts:C0000069 webshop_accounts:WS-a34bdb2f4f --role steward
     meld explain crm_contacts:C0000069 webshop_accounts:WS-a34bdb2f4f --json --mask
-    meld explain-customer cus_00a36e81bcfd0080
+    MELD_ROLE=service meld explain-customer cus_00a36e81bcfd0080
     ```
 """
 
@@ -37,8 +41,10 @@ from linkage.audit.explain.pair import chart_file_name, explain_pair
 from linkage.audit.explain.pair_explanation import PairExplanation
 from linkage.audit.explain.reads import ExplainError
 from linkage.config import ProjectConfig, config_path_from_env, load_project
+from linkage.privacy.role_policy import Role
 from linkage.tables import EXPLAIN_FOLDER
-from linkage.warehouse import open_warehouse
+from orchestration.cli.roles import add_role_arguments, chosen_role, print_role_note
+from orchestration.cli.warehouse import read_warehouse
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -49,7 +55,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     pair.add_argument("record_a", help="a record, <source>:<record id>")
     pair.add_argument("record_b", help="another record, <source>:<record id>")
     pair.add_argument("--config", help="project config (default: $MELD_CONFIG)")
-    pair.add_argument("--mask", action="store_true", help="mask personal values")
+    add_role_arguments(pair)
     pair.add_argument("--json", action="store_true", help="print JSON")
     pair.add_argument(
         "--out",
@@ -62,7 +68,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     customer.add_argument("customer_id", help="customer id (cus_...)")
     customer.add_argument("--config", help="project config (default: $MELD_CONFIG)")
-    customer.add_argument("--mask", action="store_true", help="mask personal values")
+    add_role_arguments(customer)
     customer.add_argument("--json", action="store_true", help="print JSON")
     customer.set_defaults(handler=_explain_customer)
 
@@ -73,32 +79,38 @@ def _error(text: str) -> int:
 
 
 def _warehouse(project: ProjectConfig) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-    """The project's warehouse, read-only."""
-    return open_warehouse(project.warehouse, read_only=True, error=ExplainError)
+    """The project's warehouse (or, while a run writes, its published snapshot), read-only."""
+    return read_warehouse(project.warehouse, error=ExplainError)
 
 
 def _explain(args: argparse.Namespace) -> int:
     project = load_project(args.config or config_path_from_env())
+    role = chosen_role(project, args)
     if not project.warehouse.exists():
         return _error(f"no warehouse yet at {project.warehouse}: run `make demo` first")
-    if args.out is not None:
-        chart = args.out
-    elif args.mask:
-        chart = project.artifacts / EXPLAIN_FOLDER / "masked" / _masked_chart_name(args)
-    else:
-        chart = project.artifacts / EXPLAIN_FOLDER / chart_file_name(args.record_a, args.record_b)
+    chart = args.out if args.out is not None else _chart_path(project, role, args)
     try:
         with _warehouse(project) as con:
             explanation = explain_pair(
-                con, args.record_a, args.record_b, mask=args.mask, chart_path=chart
+                con, args.record_a, args.record_b, role=role, chart_path=chart
             )
     except (ExplainError, ValueError) as exc:
         return _error(str(exc))
+    print_role_note(project, role)
     if args.json:
         print(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
     else:
         print(format_pair(explanation))
     return 0
+
+
+def _chart_path(project: ProjectConfig, role: Role, args: argparse.Namespace) -> Path:
+    """Where the pair's chart goes: named after the records for a role that sees every
+    value in clear, else under ``masked/`` with a name that does not spell them out."""
+    folder = project.artifacts / EXPLAIN_FOLDER
+    if role.sees_everything:
+        return folder / chart_file_name(args.record_a, args.record_b)
+    return folder / "masked" / _masked_chart_name(args)
 
 
 def _masked_chart_name(args: argparse.Namespace) -> str:
@@ -109,13 +121,15 @@ def _masked_chart_name(args: argparse.Namespace) -> str:
 
 def _explain_customer(args: argparse.Namespace) -> int:
     project = load_project(args.config or config_path_from_env())
+    role = chosen_role(project, args)
     if not project.warehouse.exists():
         return _error(f"no warehouse yet at {project.warehouse}: run `make demo` first")
     try:
         with _warehouse(project) as con:
-            explanation = explain_customer(con, args.customer_id, mask=args.mask)
+            explanation = explain_customer(con, args.customer_id, role=role)
     except ExplainError as exc:
         return _error(str(exc))
+    print_role_note(project, role)
     if args.json:
         print(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -128,6 +142,9 @@ def _value(value: Any) -> str:
 
 
 def _values(values: dict[str, Any]) -> str:
+    """The compared values of one record; ``(hidden)`` when the role sees none of them."""
+    if not values:
+        return "(hidden)"
     shown = [_value(v) for v in values.values()]
     return ", ".join(shown) if any(v is not None for v in values.values()) else "-"
 
@@ -222,7 +239,8 @@ def _record_line(record: dict[str, Any]) -> str:
         for k in ("date_of_birth", "email", "phone", "street_display", "postcode", "city_display")
         if record.get(k) is not None
     ]
-    return ", ".join([name or "(no name)", *rest])
+    hidden = "first_name_display" not in record and "last_name_display" not in record
+    return ", ".join([name or ("(name hidden)" if hidden else "(no name)"), *rest])
 
 
 def format_customer(e: CustomerExplanation) -> str:

@@ -46,7 +46,8 @@ from linkage.cluster.overrides.decisions import (
 from linkage.cluster.overrides.in_force import PairDecision, effective_overrides, resolve_unmerges
 from linkage.config import ProjectConfig, config_path_from_env, load_project
 from linkage.tables import CUSTOMER_CLUSTERS, CUSTOMER_RECORDS
-from linkage.warehouse import open_warehouse, quote, table_exists
+from linkage.warehouse import quote, table_exists
+from orchestration.cli.warehouse import read_warehouse, write_warehouse
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -63,8 +64,11 @@ def _project(args: argparse.Namespace) -> ProjectConfig:
 def _warehouse(
     project: ProjectConfig, *, read_only: bool
 ) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-    """The project's warehouse."""
-    return open_warehouse(project.warehouse, read_only=read_only, error=OverrideError)
+    """The project's warehouse: a write holds the run lock, so it is refused while a run
+    writes; a read uses the published snapshot then."""
+    if read_only:
+        return read_warehouse(project.warehouse, error=OverrideError)
+    return write_warehouse(project.warehouse, command="meld override", error=OverrideError)
 
 
 def _guarded(handler: Handler) -> Handler:

@@ -14,12 +14,12 @@ import argparse
 import os
 import sys
 
-import duckdb
-
 from linkage.audit.ledger import ledger_rows
 from linkage.audit.summary import PipelineSummary, read_summary
 from linkage.config import ProjectConfig, config_path_from_env, load_project
+from linkage.snapshot import snapshot_path
 from linkage.tables import QUALITY_REPORT_FILE
+from orchestration.cli.warehouse import read_warehouse
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -85,8 +85,9 @@ def _format_summary(project: ProjectConfig, summary: PipelineSummary) -> str:
         "",
         "Where to look:",
         f"  warehouse (DuckDB): {project.warehouse}",
-        "      open it read-only with any DuckDB client, e.g. "
-        f"duckdb.connect('{project.warehouse}', read_only=True)",
+        "      browse the copy the last run published with any DuckDB client, e.g. "
+        f"duckdb.connect('{snapshot_path(project.warehouse)}', read_only=True)",
+        "      (a client holding the warehouse itself open keeps the next run waiting)",
         f"  MLflow store:       {project.mlflow.tracking_uri}",
         f"      make mlflow-ui   (.venv/bin/mlflow ui --backend-store-uri "
         f"{project.mlflow.tracking_uri}) then http://127.0.0.1:5000",
@@ -107,12 +108,9 @@ def _summary(args: argparse.Namespace) -> int:
     if not project.warehouse.exists():
         print(f"no warehouse yet at {project.warehouse}: run `make demo` first", file=sys.stderr)
         return 1
-    con = duckdb.connect(str(project.warehouse), read_only=True)
-    try:
+    with read_warehouse(project.warehouse) as con:
         summary = read_summary(con, list(project.sources))
         runs = ledger_rows(con)
-    finally:
-        con.close()
     print(_format_summary(project, summary))
     if runs:
         last = runs[-1]

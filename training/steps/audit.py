@@ -4,6 +4,11 @@ with its report, customers snapshot and MLflow linkage run; and record a failed 
 The orchestrator describes the run (:class:`linkage.audit.run_entry.RunContext`); these
 functions read everything else from the warehouse.
 
+What leaves the warehouse holds no personal data: a failed run's error is reduced by
+:func:`linkage.errors.safe_error_text`; the customers snapshot (record ids are
+identifiers of people) stays beside the warehouse; MLflow gets the run report with
+every record id masked, or no report under ``mlflow.record_level_artifacts: none``.
+
 Examples:
     ```py
     recorded = record_linkage_run(con, project, target, context=ctx, clustering_run_id=rid)
@@ -25,7 +30,7 @@ from linkage.audit.ledger import LedgerRow, append_run, has_run, previous_succes
 from linkage.audit.run_entry import RunContext, failure_entry, success_entry
 from linkage.audit.run_report.page import write_run_report
 from linkage.config import ProjectConfig
-from linkage.errors import MeldError
+from linkage.errors import MeldError, safe_error_text
 from linkage.model.store import StoredModel, scoring_model
 from linkage.tables import (
     CUSTOMER_CLUSTERS,
@@ -34,11 +39,15 @@ from linkage.tables import (
     RUN_REPORT_FILE,
     RUNS_FOLDER,
 )
+from training.chart_masking import mask_record_ids
 from training.mlflow_store import MlflowTarget
 from training.promotion import model_aliases
 from training.run_tracking import close_linkage_run, open_linkage_run
 
 logger = logging.getLogger(__name__)
+
+MASKED_FOLDER = "masked"
+"""Subfolder of a run's folder for the copies that may leave the warehouse."""
 
 
 class NothingToAuditError(MeldError, LookupError):
@@ -125,14 +134,27 @@ def record_linkage_run(
         entry=entry,
         head_file=ledger_head_file(project),
     )
+    shared = _shareable_report(project, report)
     close_linkage_run(
         target,
         mlflow_run_id,
         entry=entry,
-        files={"report": report},
+        files={"report": shared} if shared is not None else {},
         ledger_tags={"ledger.seq": str(row.seq), "ledger.row_hash": row.row_hash},
     )
     return RecordedRun(row, entry, stored, mlflow_run_id, report, snapshot)
+
+
+def _shareable_report(project: ProjectConfig, report: Path) -> Path | None:
+    """The run report as MLflow may get it: a copy with every record id masked
+    (``masked/run_report.html`` beside it), or None under ``record_level_artifacts: none``."""
+    if project.mlflow.record_level_artifacts != "masked":
+        return None
+    masked = report.parent / MASKED_FOLDER / report.name
+    masked.parent.mkdir(parents=True, exist_ok=True)
+    text = mask_record_ids(report.read_text(encoding="utf-8"), project.sources)
+    masked.write_text(text, encoding="utf-8")
+    return masked
 
 
 def record_failed_run(
@@ -142,23 +164,38 @@ def record_failed_run(
     *,
     context: RunContext,
     failed_step: str | None,
-    error: str,
+    error: str | BaseException,
 ) -> LedgerRow | None:
     """Append a failed run to the ledger, and to MLflow as a failed linkage run, unless
     the ledger has it already.
+
+    Args:
+        con: Warehouse connection.
+        project: The project config.
+        target: The MLflow store.
+        context: The run as the orchestrator sees it.
+        failed_step: The step (asset) that failed first.
+        error: The error as a value-free text (``assets.failures.failure_text``), or
+            the exception, reduced here by :func:`~linkage.errors.safe_error_text`. The
+            ledger row cannot be changed later, so it must hold no record value.
 
     Returns:
         The row appended, or None when the ledger had the run.
     """
     if has_run(con, context.run_id, status="failed"):
         return None
-    entry = failure_entry(con, context=context, failed_step=failed_step, error=error)
+    text = error if isinstance(error, str) else safe_error_text(error)
+    entry = failure_entry(con, context=context, failed_step=failed_step, error=text)
     try:
         entry["mlflow_run_id"] = open_linkage_run(
             target, dagster_run_id=context.run_id, job_name=context.job_name
         )
-    except Exception:  # MLflow unreachable: the ledger row matters more
-        logger.exception("could not open an MLflow run for failed run %s", context.run_id)
+    except Exception as exc:  # MLflow unreachable: the ledger row matters more
+        logger.error(
+            "could not open an MLflow run for failed run %s: %s",
+            context.run_id,
+            safe_error_text(exc),
+        )
         entry["mlflow_run_id"] = None
     row = append_run(
         con,

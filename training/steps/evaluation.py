@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from linkage.atomic import transaction
 from linkage.config import ProjectConfig
 from linkage.model.store import StoredModel, scoring_model
 from linkage.tables import (
@@ -141,10 +142,14 @@ def evaluate_run(
             limit=project.evaluation.worst_examples,
         ),
         out_dir=evaluation.waterfalls_dir,
+        masked_dir=evaluation.waterfalls_dir / "masked"
+        if project.mlflow.record_level_artifacts == "masked"
+        else None,
     )
     evaluated_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    _append_metrics(con, evaluated_at, run_id, evaluation.model, evaluation.metrics)
-    _write_worst_pairs(con, evaluated_at, run_id, evaluation)
+    with transaction(con):  # the metrics and the worst pairs of one evaluation
+        _append_metrics(con, evaluated_at, run_id, evaluation.model, evaluation.metrics)
+        _write_worst_pairs(con, evaluated_at, run_id, evaluation)
     _log_to_mlflow(target, evaluation)
     return evaluation
 
@@ -163,7 +168,8 @@ def _log_to_mlflow(target: MlflowTarget, evaluation: Evaluation) -> None:
     ]
     log_evaluation(target, stored.mlflow_run_id, evaluation.metrics)
     log_evaluation_artifacts(target, stored.mlflow_run_id, files)
-    charts = [pair.chart_path for pair in evaluation.worst if pair.chart_path is not None]
+    # Only the masked copies leave the warehouse (none under record_level_artifacts: none).
+    charts = [p.masked_chart_path for p in evaluation.worst if p.masked_chart_path is not None]
     log_evaluation_artifacts(
         target, stored.mlflow_run_id, charts, artifact_path="evaluation/waterfalls"
     )

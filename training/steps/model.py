@@ -19,6 +19,7 @@ from typing import Literal
 
 import duckdb
 
+from linkage.atomic import transaction
 from linkage.config import ProjectConfig
 from linkage.errors import MeldError, at_config_key
 from linkage.model.rule_selection import clear_rule_choice, write_rule_choice
@@ -98,10 +99,6 @@ def train_and_register(
     labels = load_project_labels(con, project) if options.labels_table else None
     run_dir = project.artifacts / MODELS_FOLDER / run_id
     result = train_linkage_model(con, CUSTOMER_RECORDS, options, run_dir)
-    if result.rule_choice is not None:
-        write_rule_choice(con, result.rule_choice)
-    else:
-        clear_rule_choice(con)
     model_path = run_dir / "model.json"
     model_path.write_text(json.dumps(result.model, indent=2), encoding="utf-8")
     tracked = log_training_run(
@@ -114,19 +111,22 @@ def train_and_register(
         floor=floor,
         tags={"dagster_run_id": run_id, "config_hash": project.fingerprint()},
     )
-    record_model(
-        con,
-        StoredModel(
-            model=result.model,
-            trained_at=datetime.now(timezone.utc).replace(tzinfo=None),
-            match_threshold=threshold,
-            prediction_floor=floor,
-            mlflow_run_id=tracked.run_id,
-            model_name=tracked.model_name,
-            model_version=tracked.model_version,
-            dagster_run_id=run_id,
-        ),
+    stored = StoredModel(
+        model=result.model,
+        trained_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        match_threshold=threshold,
+        prediction_floor=floor,
+        mlflow_run_id=tracked.run_id,
+        model_name=tracked.model_name,
+        model_version=tracked.model_version,
+        dagster_run_id=run_id,
     )
+    with transaction(con):  # the rules chosen and the model trained with them, together
+        if result.rule_choice is not None:
+            write_rule_choice(con, result.rule_choice)
+        else:
+            clear_rule_choice(con)
+        record_model(con, stored)
     return TrainedModel(options, result, tracked, threshold, model_path, labels)
 
 
@@ -181,8 +181,8 @@ def score_blocked_pairs(
             out_table=PAIRWISE_MATCHES,
             max_comparisons=project.model.max_comparisons,
             vetoes=project.clustering.link_vetoes,
+            commit_with=lambda con: record_scoring_model(con, stored),
         )
-    record_scoring_model(con, stored)
     above = con.execute(
         f"SELECT count(*) FROM {PAIRWISE_MATCHES} WHERE match_probability >= ?",
         [stored.match_threshold],
@@ -199,5 +199,6 @@ def score_blocked_pairs(
             threshold=stored.match_threshold,
             out_dir=project.artifacts / SCORING_FOLDER / run_id,
             seed=project.model.seed,
+            record_level=project.mlflow.record_level_artifacts,
         )
     return ScoredPairs(stored, int(pairs), int(above), histogram)

@@ -9,7 +9,7 @@ id's history. A retired id leads to the customer it was merged into. Reads only.
 Examples:
     ```py
     con = duckdb.connect("warehouse.duckdb", read_only=True)
-    customer = explain_customer(con, "cus_00a36e81bcfd0080", mask=True)
+    customer = explain_customer(con, "cus_00a36e81bcfd0080", role=analyst)
     [(e.record_l, e.record_r) for e in customer.spanning_tree]
     ```
 """
@@ -33,7 +33,9 @@ from linkage.audit.explain.reads import (
 )
 from linkage.cluster.overrides.decisions import MUST_LINK, Override
 from linkage.cluster.overrides.in_force import effective_overrides
-from linkage.master.customer_view import RECORD_DISPLAY_COLUMNS, mask_reference, masked_record
+from linkage.master.customer_view import RECORD_DISPLAY_COLUMNS
+from linkage.privacy.role_policy import Role, viewing_role
+from linkage.privacy.role_sql import role_select, shown_reference
 from linkage.tables import (
     CUSTOMER_CLUSTERS,
     CUSTOMER_GRAPH_METRICS,
@@ -48,7 +50,11 @@ logger = logging.getLogger(__name__)
 
 
 def explain_customer(
-    con: duckdb.DuckDBPyConnection, customer_id: str, *, mask: bool = False
+    con: duckdb.DuckDBPyConnection,
+    customer_id: str,
+    *,
+    role: Role | None = None,
+    mask: bool = False,
 ) -> CustomerExplanation:
     """Explain what holds a customer together, and where its id came from.
 
@@ -63,7 +69,9 @@ def explain_customer(
     Args:
         con: Warehouse connection (read-only is enough).
         customer_id: A customer id (``cus_...``), active or retired.
-        mask: Show personal values and record ids only by their shape.
+        role: Whose view: the records and record ids as the role sees them (its
+            view of ``customer_records``); every value in clear when None.
+        mask: Also mask what the role sees in clear.
 
     Returns:
         The explanation; a retired id has no records and points to its survivor.
@@ -91,7 +99,11 @@ def explain_customer(
     links = customer_links(con, customer_id, stored.match_threshold)
     edges, components = spanning_edges(links, index)
     must_links = _must_links(con, set(member_ids))
-    ref = mask_reference if mask else str
+    viewer = viewing_role(role, mask=mask)
+
+    def ref(record: str) -> str:
+        return shown_reference(viewer, record)
+
     history, moves, metrics = _id_rows(con, customer_id)
     return CustomerExplanation(
         customer_id=customer_id,
@@ -103,10 +115,10 @@ def explain_customer(
         model_name=stored.model_name,
         model_version=str(stored.model_version),
         match_threshold=stored.match_threshold,
-        records=tuple(masked_record(r) if mask else r for r in records),
+        records=_shown_records(con, viewer, customer_id, member_ids),
         edges=_referenced(edges, ref),
         link_components=components if member_ids else 0,
-        must_links=tuple(override_json(o, mask=mask) for o in must_links),
+        must_links=tuple(override_json(o, role=viewer) for o in must_links),
         graph_metrics=metrics[0] if metrics else None,
         id_history=tuple(history),
         record_moves=tuple({**m, "member": ref(str(m["member"]))} for m in moves),
@@ -125,6 +137,28 @@ def _customer_records(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[
         "WHERE c.customer_id = ? ORDER BY r.unique_id",
         [customer_id],
     )
+
+
+def _shown_records(
+    con: duckdb.DuckDBPyConnection, role: Role, customer_id: str, member_ids: list[str]
+) -> tuple[dict[str, Any], ...]:
+    """The customer's records (display columns) through ``role``'s view of
+    ``customer_records``, in the order of ``member_ids``; a record whose id the role does
+    not see is labelled by its source alone."""
+    sql = role_select(
+        con,
+        role,
+        CUSTOMER_RECORDS,
+        where=f"unique_id IN (SELECT unique_id FROM {quote(CUSTOMER_CLUSTERS)} "
+        "WHERE customer_id = ?)",
+        order_by=["unique_id"],
+    )
+    rows = fetch_dicts(con, sql, [customer_id]) if sql else [{} for _ in member_ids]
+    shown = []
+    for uid, row in zip(member_ids, rows, strict=True):
+        record = {c: row[c] for c in RECORD_DISPLAY_COLUMNS if c in row}
+        shown.append({"unique_id": shown_reference(role, uid), **record})
+    return tuple(shown)
 
 
 def _id_rows(

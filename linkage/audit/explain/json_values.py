@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from linkage.cluster.overrides.decisions import Override
-from linkage.master.customer_view import mask_reference
+from linkage.privacy.role_policy import Role
+from linkage.privacy.role_sql import shown_reference
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +36,10 @@ def plain_value(value: Any) -> Any:
     return value
 
 
-def override_json(override: Override, *, mask: bool) -> dict[str, Any]:
-    """A stored steward decision as JSON, its record ids masked when asked."""
+def override_json(override: Override, *, role: Role) -> dict[str, Any]:
+    """A stored steward decision as JSON, its record ids as ``role`` sees them."""
     data: dict[str, Any] = override.to_json()
-    if mask:
-        for key in ("record_a", "record_b"):
-            if data[key] is not None:
-                data[key] = mask_reference(data[key])
+    for key in ("record_a", "record_b"):
+        if data[key] is not None:
+            data[key] = shown_reference(role, data[key])
     return data

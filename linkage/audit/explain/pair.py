@@ -50,8 +50,9 @@ from linkage.audit.explain.rescoring import (
     with_term_frequencies,
     write_waterfall_chart,
 )
-from linkage.master.customer_view import mask_reference
 from linkage.model.store import StoredModel
+from linkage.privacy.role_policy import Role, viewing_role
+from linkage.privacy.role_sql import shown_reference
 from linkage.tables import CUSTOMER_RECORDS, PAIRWISE_MATCHES
 from linkage.warehouse import quote, table_exists
 
@@ -63,6 +64,7 @@ def explain_pair(
     record_a: str,
     record_b: str,
     *,
+    role: Role | None = None,
     mask: bool = False,
     chart_path: Path | None = None,
     recompute: bool = False,
@@ -73,9 +75,12 @@ def explain_pair(
         con: Warehouse connection (read-only is enough).
         record_a: A ``unique_id`` (``<source>:<source_record_id>``).
         record_b: Another one; the order does not matter.
-        mask: Show compared values and record ids only by their shape.
+        role: Whose view: compared values and record ids as the role sees them (see
+            :mod:`linkage.privacy.role_sql`); every value in clear when None.
+        mask: Also mask what the role sees in clear.
         chart_path: When given, Splink's waterfall chart of the pair is written there as
-            a self-contained HTML page (without compared values when ``mask``).
+            a self-contained HTML page (without compared values unless the role sees
+            every value in clear).
         recompute: Score the pair now even when the run scored it (to check that the
             model reproduces the run's weights).
 
@@ -98,6 +103,7 @@ def explain_pair(
     """
     if record_a == record_b:
         raise ValueError(f"explain two different records; both are {record_a!r}")
+    viewer = viewing_role(role, mask=mask)
     left, right, records = _pair_records(con, record_a, record_b)
     stored = scoring_model_or_error(con)
     stored_row = _stored_pair(con, left, right)
@@ -110,8 +116,7 @@ def explain_pair(
         records,
         stored.model,
         None if computed else stored_row,
-        pair=(left, right),
-        mask=mask,
+        role=viewer,
         chart_path=chart_path,
     )
     return _explanation(
@@ -122,7 +127,7 @@ def explain_pair(
         comparisons,
         scored_in_run=stored_row is not None,
         computed_now=computed,
-        mask=mask,
+        role=viewer,
         chart_path=chart_path,
     )
 
@@ -139,10 +144,6 @@ def chart_file_name(record_a: str, record_b: str) -> str:
         for r in sorted((record_a, record_b))
     ]
     return "__".join(parts) + ".html"
-
-
-def _same(value: str) -> str:
-    return value
 
 
 def _pair_records(
@@ -183,19 +184,17 @@ def _weights(
     model: dict[str, Any],
     stored_row: dict[str, Any] | None,
     *,
-    pair: tuple[str, str],
-    mask: bool,
+    role: Role,
     chart_path: Path | None,
 ) -> tuple[dict[str, Any], tuple[ComparisonWeight, ...]]:
     """The pair's scored row (the run's, or scored now without one) and its comparison
     weights; the waterfall chart is written to ``chart_path`` when given."""
     with splink_session(records, model) as (linker, api, mem):
         row = stored_row if stored_row is not None else score_now(linker, api, mem, records)
-        comparisons = comparison_weights(linker, model, row, mask=mask)
+        comparisons = comparison_weights(linker, model, row, role=role)
         if chart_path is not None:
-            write_waterfall_chart(linker, row, chart_path, mask=mask)
-            left, right = pair
-            logger.info("wrote the waterfall chart of %s ~ %s to %s", left, right, chart_path)
+            write_waterfall_chart(linker, row, chart_path, mask=not role.sees_everything)
+            logger.info("wrote the waterfall chart of a pair to %s", chart_path)
     return row, comparisons
 
 
@@ -208,18 +207,17 @@ def _explanation(
     *,
     scored_in_run: bool,
     computed_now: bool,
-    mask: bool,
+    role: Role,
     chart_path: Path | None,
 ) -> PairExplanation:
     """The explanation of the scored pair, with its customers and the decisions about it."""
     left, right = pair
     customers = customers_of(con, (left, right))
-    override, history, unmerges = pair_overrides(con, left, right, mask=mask)
+    override, history, unmerges = pair_overrides(con, left, right, role=role)
     lam = float(stored.model["probability_two_random_records_match"])
-    ref = mask_reference if mask else _same
     return PairExplanation(
-        record_l=ref(left),
-        record_r=ref(right),
+        record_l=shown_reference(role, left),
+        record_r=shown_reference(role, right),
         model_name=stored.model_name,
         model_version=str(stored.model_version),
         match_threshold=stored.match_threshold,
@@ -240,6 +238,6 @@ def _explanation(
         override=override,
         override_history=history,
         unmerges=unmerges,
-        refused_links=refused_links(con, left, right, mask=mask),
+        refused_links=refused_links(con, left, right, role=role),
         chart_path=chart_path,
     )

@@ -3,8 +3,8 @@
 Examples:
     ```py
     customers = customers_of(con, (left, right))
-    decision, history, unmerges = pair_overrides(con, left, right, mask=False)
-    refusals = refused_links(con, left, right, mask=False)
+    decision, history, unmerges = pair_overrides(con, left, right, role=steward)
+    refusals = refused_links(con, left, right, role=analyst)
     ```
 """
 
@@ -20,7 +20,8 @@ from linkage.audit.explain.json_values import override_json
 from linkage.audit.explain.reads import fetch_dicts
 from linkage.cluster.overrides.decisions import list_overrides
 from linkage.cluster.overrides.in_force import effective_overrides
-from linkage.master.customer_view import mask_reference
+from linkage.privacy.role_policy import Role
+from linkage.privacy.role_sql import shown_reference
 from linkage.tables import CUSTOMER_CLUSTERS, CUSTOMER_RECORDS, REFUSED_LINKS
 from linkage.warehouse import quote, table_exists
 
@@ -41,29 +42,29 @@ def customers_of(con: duckdb.DuckDBPyConnection, records: Sequence[str]) -> dict
 
 
 def pair_overrides(
-    con: duckdb.DuckDBPyConnection, left: str, right: str, *, mask: bool
+    con: duckdb.DuckDBPyConnection, left: str, right: str, *, role: Role
 ) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
     """The decision in force between the records, the pair's decision history and the
     unmerges in force of either record."""
     overrides = effective_overrides(con, records_table=CUSTOMER_RECORDS)
     in_force = overrides.for_pair(left, right)
     decision = (
-        {"decision": in_force.decision, "override": override_json(in_force.override, mask=mask)}
+        {"decision": in_force.decision, "override": override_json(in_force.override, role=role)}
         if in_force
         else None
     )
     pair = {left, right}
     history = tuple(
-        override_json(o, mask=mask)
+        override_json(o, role=role)
         for o in list_overrides(con)
         if o.record_b is not None and {o.record_a, o.record_b} == pair
     )
-    unmerges = tuple(override_json(u, mask=mask) for u in overrides.unmerges if u.record_a in pair)
+    unmerges = tuple(override_json(u, role=role) for u in overrides.unmerges if u.record_a in pair)
     return decision, history, unmerges
 
 
 def refused_links(
-    con: duckdb.DuckDBPyConnection, left: str, right: str, *, mask: bool
+    con: duckdb.DuckDBPyConnection, left: str, right: str, *, role: Role
 ) -> tuple[dict[str, Any], ...]:
     """Rows of ``refused_links`` about the pair: its own link refused (``role`` ``link``)
     or links refused because the pair is a cannot-link (``role`` ``forbidden_pair``)."""
@@ -79,10 +80,8 @@ def refused_links(
         "AND greatest(cannot_link_l, cannot_link_r) = $2)",
         [left, right],
     )
-    if mask:
-        ids = ("unique_id_l", "unique_id_r", "cannot_link_l", "cannot_link_r")
-        rows = [
-            {k: mask_reference(v) if k in ids and v is not None else v for k, v in r.items()}
-            for r in rows
-        ]
-    return tuple(rows)
+    ids = ("unique_id_l", "unique_id_r", "cannot_link_l", "cannot_link_r")
+    return tuple(
+        {k: shown_reference(role, v) if k in ids and v is not None else v for k, v in r.items()}
+        for r in rows
+    )

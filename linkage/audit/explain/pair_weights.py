@@ -7,28 +7,29 @@ level, its m and u, and the columns it compares.
 Examples:
     ```py
     with splink_session(records, stored.model) as (linker, api, mem):
-        weights = comparison_weights(linker, stored.model, row, mask=True)
+        weights = comparison_weights(linker, stored.model, row, role=analyst)
     ```
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date
 from typing import Any
 
 from splink import Linker
 
 from linkage.audit.explain.pair_explanation import ComparisonWeight
-from linkage.ingest.quality.masking import mask_value
+from linkage.privacy.role_policy import Role
+from linkage.privacy.role_sql import masked_value
 
 logger = logging.getLogger(__name__)
 
 
 def comparison_weights(
-    linker: Linker, model: dict[str, Any], row: dict[str, Any], *, mask: bool
+    linker: Linker, model: dict[str, Any], row: dict[str, Any], *, role: Role
 ) -> tuple[ComparisonWeight, ...]:
-    """Each comparison's level and weights in the pair's scored row."""
+    """Each comparison's level and weights in the pair's scored row; the compared values
+    as ``role`` sees them (a column it does not see is left out)."""
     json_levels = {c["output_column_name"]: c["comparison_levels"] for c in model["comparisons"]}
     weights = []
     for comparison in linker._settings_obj.comparisons:
@@ -56,8 +57,8 @@ def comparison_weights(
                 tf_adjustment=(float(row[comparison._mw_tf_adj_column_name]) if has_tf else None),
                 term_frequency_l=row.get(f"tf_{tf_column}_l") if tf_column else None,
                 term_frequency_r=row.get(f"tf_{tf_column}_r") if tf_column else None,
-                values_l={c: _shown(c, row.get(f"{c}_l"), mask) for c in columns},
-                values_r={c: _shown(c, row.get(f"{c}_r"), mask) for c in columns},
+                values_l=_shown(role, columns, row, "_l"),
+                values_r=_shown(role, columns, row, "_r"),
             )
         )
     return tuple(weights)
@@ -68,7 +69,11 @@ def _estimated(null_level: bool, stored_level: dict[str, Any], key: str) -> bool
     return None if null_level else stored_level.get(key) is not None
 
 
-def _shown(column: str, value: Any, mask: bool) -> Any:
-    if value is None or not mask:
-        return value
-    return mask_value(column, value.isoformat() if isinstance(value, date) else str(value))
+def _shown(role: Role, columns: list[str], row: dict[str, Any], side: str) -> dict[str, Any]:
+    """One record's compared values, by column, as ``role`` sees them."""
+    shown = {}
+    for column in columns:
+        visible, value = masked_value(role, column, row.get(column + side))
+        if visible:
+            shown[column] = value
+    return shown

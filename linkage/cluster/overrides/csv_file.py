@@ -105,9 +105,11 @@ def read_overrides_csv(path: Path) -> list[tuple[int, Decision]]:
     columns = {name.strip(): name for name in delivery.table.column_names}
     missing = [c for c in CSV_COLUMNS if c not in columns]
     if missing:
+        # Counted, not listed: without its header row, line 1 is a decision.
+        hint = "" if set(CSV_COLUMNS) & set(columns) else " (is the header row missing?)"
         raise OverrideError(
             f"steward overrides file '{path}', line 1: missing column(s) {missing}; "
-            f"expected {list(CSV_COLUMNS)}, found {delivery.table.column_names}"
+            f"expected {list(CSV_COLUMNS)}, found {len(columns)} column(s){hint}"
         )
     values = {c: delivery.table.column(columns[c]).to_pylist() for c in CSV_COLUMNS}
     decisions: list[tuple[int, Decision]] = []

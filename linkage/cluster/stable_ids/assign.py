@@ -90,6 +90,7 @@ from datetime import datetime, timezone
 
 import duckdb
 
+from linkage.atomic import transaction
 from linkage.cluster.stable_ids.matching import IdAssignment, drop_temp_tables, match_ids
 from linkage.cluster.stable_ids.tables import IdTables, ensure_id_tables
 from linkage.warehouse import quote
@@ -118,7 +119,7 @@ def assign_stable_ids(
     the module docstring.
 
     Args:
-        con: Warehouse connection, not inside a transaction.
+        con: Warehouse connection; inside a transaction, the writes join it.
         groups_table: Table or view with one row per member.
         member_column: Column of ``groups_table`` naming the member (unique, not null).
         group_column: Column of ``groups_table`` with the provisional group key (not null).
@@ -159,18 +160,11 @@ def assign_stable_ids(
         f"DESCRIBE SELECT {quote(member_column)} FROM {quote(groups_table)}"
     ).fetchall()[0][1]
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        try:
-            ensure_id_tables(con, tables, member_type)
-            result = match_ids(
-                con, groups_table, member_column, group_column, out_table, tables, run_id, now
-            )
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-    finally:
+    with transaction(con):  # a rollback drops the temporary tables too
+        ensure_id_tables(con, tables, member_type)
+        result = match_ids(
+            con, groups_table, member_column, group_column, out_table, tables, run_id, now
+        )
         drop_temp_tables(con)
     _log_assignment(result, tables, run_id)
     return result

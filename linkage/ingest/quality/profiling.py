@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import duckdb
 import pandas as pd
 
+from linkage.atomic import transaction
 from linkage.ingest.quality.masking import SHAPE_FIELDS, mask_value
 from linkage.ingest.quality.rules import FieldRates, field_rates, kept_rows_sql
 from linkage.tables import DATA_QUALITY_PROFILE
@@ -156,15 +157,18 @@ def rates_from_profile(profile: pd.DataFrame, source_system: str) -> list[FieldR
 
 def _write_profile(con: duckdb.DuckDBPyConnection, profile: pd.DataFrame) -> None:
     typed = ", ".join(f"{quote(c)} {t}" for c, t in PROFILE_COLUMNS.items())
-    con.execute(f"CREATE OR REPLACE TABLE {quote(DATA_QUALITY_PROFILE)} ({typed})")
+    create = f"CREATE OR REPLACE TABLE {quote(DATA_QUALITY_PROFILE)} ({typed})"
     if profile.empty:
+        con.execute(create)
         return
     con.register("__meld_profile", profile)
     try:
         names = ", ".join(quote(c) for c in profile.columns)
-        con.execute(
-            f"INSERT INTO {quote(DATA_QUALITY_PROFILE)} ({names}, profiled_at) "
-            f"SELECT {names}, now()::TIMESTAMP FROM __meld_profile"
-        )
+        with transaction(con):  # never an empty profile in place of the last one
+            con.execute(create)
+            con.execute(
+                f"INSERT INTO {quote(DATA_QUALITY_PROFILE)} ({names}, profiled_at) "
+                f"SELECT {names}, now()::TIMESTAMP FROM __meld_profile"
+            )
     finally:
         con.unregister("__meld_profile")

@@ -48,12 +48,16 @@ def header_columns(raw: list[str], source_system: str, path: Path) -> list[str]:
     columns = [
         SURROGATES.sub("\ufffd", name.strip()) or f"column_{i + 1}" for i, name in enumerate(raw)
     ]
-    seen: set[str] = set()
-    repeated = sorted({c for c in columns if c in seen or seen.add(c)})
+    first: dict[str, int] = {}
+    repeated = [
+        f"{first[c]} and {i}" for i, c in enumerate(columns, start=1) if first.setdefault(c, i) != i
+    ]
     if repeated:
+        # Positions, not names: without its header row, line 1 is a record.
         raise SourceError(
-            f"source '{source_system}', file '{path}', line 1: repeated column name(s) "
-            f"{repeated} in the header"
+            f"source '{source_system}', file '{path}', line 1: the header repeats a column "
+            f"name (fields {'; '.join(repeated[:5])}): rename them, or add the header row "
+            "if the file lacks one"
         )
     return columns
 

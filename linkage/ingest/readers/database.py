@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from linkage.errors import safe_error_text
 from linkage.ingest.readers.delivery import Delivery, SourceError
 from linkage.warehouse import quote
 
@@ -53,23 +54,35 @@ def _all_text(table: pa.Table) -> pa.Table:
 
 
 def read_parquet(path: Path, *, source_system: str) -> Delivery:
-    """Read a Parquet file with DuckDB, every column cast to text."""
+    """Read a Parquet file with DuckDB, every column cast to text; each column's Parquet
+    type is kept in ``source_types`` (see :mod:`~linkage.ingest.readers.column_types`)."""
     con = duckdb.connect()
+    params = {"path": str(path)}
     try:
+        types = _column_types(con, "SELECT * FROM read_parquet($path)", params)
         table = con.sql(
-            "SELECT COLUMNS(*)::VARCHAR FROM read_parquet($path)", params={"path": str(path)}
+            "SELECT COLUMNS(*)::VARCHAR FROM read_parquet($path)", params=params
         ).to_arrow_table()
     except duckdb.Error as exc:
-        raise SourceError(f"source '{source_system}', file '{path}': cannot read: {exc}") from exc
+        raise SourceError(
+            f"source '{source_system}', file '{path}': cannot read: {safe_error_text(exc)}"
+        ) from exc
     finally:
         con.close()
-    return _from_table(_all_text(table))
+    return _from_table(_all_text(table), types)
 
 
-def _from_table(table: pa.Table) -> Delivery:
+def _column_types(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Each column of a query and its DuckDB type, e.g. ``{"phone": "DOUBLE"}``."""
+    return {str(row[0]): str(row[1]) for row in con.execute(f"DESCRIBE {sql}", params).fetchall()}
+
+
+def _from_table(table: pa.Table, types: dict[str, str] | None = None) -> Delivery:
     rows = table.num_rows
     none: list[str | None] = [None] * rows
-    return Delivery(table, list(range(1, rows + 1)), [None] * rows, none, none, none)
+    return Delivery(table, list(range(1, rows + 1)), [None] * rows, none, none, none, types or {})
 
 
 def _qualified(name: str) -> str:
@@ -91,10 +104,13 @@ def read_database(spec: DatabaseSpec, *, source_system: str) -> Delivery:
         sql = spec.query or f"SELECT * FROM {_qualified(spec.table or '')}"
         try:
             with duckdb.connect(str(spec.path), read_only=True) as con:
+                types = _column_types(con, f"SELECT * FROM ({sql})")
                 table = con.sql(f"SELECT COLUMNS(*)::VARCHAR FROM ({sql})").to_arrow_table()
         except duckdb.Error as exc:
-            raise SourceError(f"source '{source_system}', {where}: cannot read: {exc}") from exc
-        return _from_table(table)
+            raise SourceError(
+                f"source '{source_system}', {where}: cannot read: {safe_error_text(exc)}"
+            ) from exc
+        return _from_table(table, types)
     return _from_table(_read_sqlalchemy(spec, source_system=source_system))
 
 
@@ -127,8 +143,7 @@ def _read_sqlalchemy(spec: DatabaseSpec, *, source_system: str) -> pa.Table:
                 frame = pd.read_sql(sqlalchemy.text(spec.query or ""), connection)
     except Exception as exc:  # noqa: BLE001 - add the source to any driver error
         raise SourceError(
-            f"source '{source_system}', {spec.describe()}: cannot read: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+            f"source '{source_system}', {spec.describe()}: cannot read: {safe_error_text(exc)}"
         ) from None
     finally:
         engine.dispose()

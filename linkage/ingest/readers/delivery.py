@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as _field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -67,6 +68,8 @@ class Delivery:
         problems: ``None``, ``malformed_row`` or ``undecodable_bytes`` per row.
         problem_fields: The column at fault for an undecodable row.
         problem_details: What was wrong, with the raw text of a malformed row.
+        source_types: Each column's type in a typed source (Parquet, a DuckDB file),
+            before it was cast to text; empty for text files.
     """
 
     table: pa.Table
@@ -75,6 +78,7 @@ class Delivery:
     problems: list[str | None]
     problem_fields: list[str | None]
     problem_details: list[str | None]
+    source_types: Mapping[str, str] = _field(default_factory=dict)
 
     @property
     def problem_count(self) -> int:
