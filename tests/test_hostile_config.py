@@ -247,3 +247,19 @@ def test_an_encoding_that_does_not_decode_text_is_refused(tmp_path: Path, name: 
     config = _config(tmp_path)
     config["sources"]["crm"]["encoding"] = name
     assert "sources.crm.encoding" in _refusal(_write(tmp_path, config))
+
+
+def test_a_link_dropped_into_a_landing_folder_after_loading_is_refused_at_listing(
+    tmp_path: Path,
+) -> None:
+    """The landing sensor and ingestion list files long after the config was read."""
+    project, outside = _outside(tmp_path)
+    config = _config(project)
+    (project / "landing").mkdir()
+    (project / "landing" / "crm_1.csv").write_text("id,mail\n2,b@example.com\n", "utf-8")
+    config["sources"]["crm"]["path"] = "landing/crm_*.csv"
+    loaded = load_project(_write(project, config))
+    assert [p.name for p in loaded.source_files("crm")] == ["crm_1.csv"]
+    os.symlink(outside / "x.csv", project / "landing" / "crm_2.csv")
+    with pytest.raises(ConfigError, match=r"sources\.crm\.path: .*crm_2\.csv resolves outside"):
+        loaded.source_files("crm")

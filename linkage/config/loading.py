@@ -126,6 +126,7 @@ def _validated(config_path: Path, raw: dict[str, Any]) -> ProjectConfig:
     except TypeError as exc:
         raise ConfigError(_short(str(exc))) from None
     _check_input_paths(project, roots)
+    project.confine_inputs(roots)
     return project
 
 

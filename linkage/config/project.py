@@ -9,12 +9,12 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from linkage.cluster.steps import ClusteringSpec
-from linkage.config.base import ENV_VAR_PATTERN, SOURCE_NAME_PATTERN, StrictModel
+from linkage.config.base import ENV_VAR_PATTERN, SOURCE_NAME_PATTERN, ConfigError, StrictModel
 from linkage.config.model import ModelConfig
-from linkage.config.paths import resolve_path
+from linkage.config.paths import InputRoots, resolve_path
 from linkage.config.roles import RolesConfig
 from linkage.config.sections import (
     ClusteringConfig,
@@ -50,6 +50,7 @@ class ProjectConfig(StrictModel):
     config_path: Path
     warehouse: Path
     artifacts: Path
+    _input_roots: InputRoots | None = PrivateAttr(default=None)
     mlflow: MlflowConfig = MlflowConfig()
     sources: dict[SourceName, SourceConfig] = Field(min_length=1)
     truth: TruthConfig | None = None
@@ -128,7 +129,20 @@ class ProjectConfig(StrictModel):
         Ingestion, the landing sensor and ``meld check-config`` all list files this way.
         """
         pattern = self.source_pattern(name)
-        return matching_files(pattern) if pattern is not None else []
+        files = matching_files(pattern) if pattern is not None else []
+        roots = self._input_roots
+        for path in files if roots is not None else []:
+            if not roots.contains(path):  # e.g. a symlink dropped into a landing folder
+                raise ConfigError(
+                    f"sources.{name}.path: {path} resolves outside the project's folders "
+                    "(a link?); move the file in, or declare its folder in data_roots"
+                )
+        return files
+
+    def confine_inputs(self, roots: InputRoots) -> None:
+        """Check every file :meth:`source_files` lists against ``roots`` from now on:
+        files that appear after the config was read are confined too."""
+        self._input_roots = roots
 
     def database_spec(self, name: str) -> DatabaseSpec | None:
         """Where a database source reads from, as the readers take it; None for files."""
